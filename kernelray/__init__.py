@@ -1,0 +1,71 @@
+"""kernelray: a Ray-compatible distributed runtime that lives in Jupyter.
+
+``import kernelray as ray`` and a Ray program runs unchanged: ``ray.init()`` starts a
+real local cluster (a GCS process, a raylet with its worker pool), ``@ray.remote`` makes
+tasks, and ``get``/``put``/``wait``/``cancel`` behave as Ray documents them.
+"""
+
+from __future__ import annotations
+
+from . import exceptions
+from .api import (
+    available_resources,
+    cancel,
+    cluster_resources,
+    get,
+    get_runtime_context,
+    init,
+    is_initialized,
+    nodes,
+    put,
+    shutdown,
+    timeline,
+    wait,
+)
+from .object_ref import ObjectRef, ObjectRefGenerator
+
+__version__ = "0.1.0"
+
+
+def remote(*args, **kwargs):
+    """``@remote`` or ``@remote(num_cpus=..., ...)`` on a function (or, with actors, a class)."""
+    from .remote_function import RemoteFunction
+
+    def make(obj, options):
+        if isinstance(obj, type):
+            try:
+                from .actor import ActorClass
+            except ImportError as exc:  # pragma: no cover - until actors land
+                raise TypeError("@remote on a class needs actor support") from exc
+            return ActorClass(obj, options)
+        return RemoteFunction(obj, options)
+
+    if len(args) == 1 and not kwargs and callable(args[0]):
+        return make(args[0], {})
+    if args:
+        raise TypeError(
+            "The @remote decorator must be applied either with no arguments and no parentheses, for example "
+            "'@remote', or it must be applied using only keyword arguments and parentheses, for example "
+            "'@remote(num_returns=2, resources={\"CustomResource\": 1})'."
+        )
+    return lambda obj: make(obj, kwargs)
+
+
+__all__ = [
+    "ObjectRef",
+    "ObjectRefGenerator",
+    "available_resources",
+    "cancel",
+    "cluster_resources",
+    "exceptions",
+    "get",
+    "get_runtime_context",
+    "init",
+    "is_initialized",
+    "nodes",
+    "put",
+    "remote",
+    "shutdown",
+    "timeline",
+    "wait",
+]

@@ -1,0 +1,524 @@
+"""CoreWorker: what a driver or worker process runs to own objects and submit tasks.
+
+One loop thread owns every socket:
+
+* ``router``  bound on this process's own address; owners push tasks here (workers),
+              borrowers ask for objects here, workers send output here (drivers);
+* ``raylet``  the local raylet: worker leases, blocked/unblocked notices;
+* ``gcs``     the control store: jobs, KV, pub/sub of node, job and worker deaths;
+* ``peers``   one DEALER per other process we talk to (workers we lease, owners).
+
+User threads never touch a socket: they serialize in their own thread, then post to the
+loop with ``loop.call_soon`` and wait on the in-process store.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import sys
+import threading
+import time
+from collections import defaultdict, deque
+
+import zmq
+
+from .. import ids
+from ..exceptions import (
+    GetTimeoutError,
+    ObjectLostError,
+    OwnerDiedError,
+    RaySystemError,
+)
+from ..protocol.endpoint import Endpoint
+from . import context
+from .memory_store import ERROR, MemoryStore, StoredObject
+from .reference_counter import ReferenceCounter
+from .serialization import deserialize, serialize, serialize_error, serialize_inband, stored_from_frames
+from .task_submitter import TaskSubmitter
+
+log = logging.getLogger("kernelray.core")
+
+DRIVER = "driver"
+WORKER = "worker"
+
+
+class CoreWorker(Endpoint):
+    msg_types = [
+        # from owners (workers only) and from borrowers
+        "push_task_request",
+        "cancel_task_request",
+        "get_object_request",
+        "output_emitted",
+        # replies and notifications from workers we lease
+        "push_task_reply",
+        "generator_item_yielded",
+        # from the raylet
+        "worker_died",
+        "lease_infeasible",
+        # from the GCS
+        "job_finished",
+        "owner_died",
+        "node_removed",
+    ]
+
+    def __init__(self, *, mode, key: bytes, gcs_address: str, raylet_address: str, node_id: bytes, ip="127.0.0.1"):
+        self.ref_events: deque = deque()
+        super().__init__(key, ip=ip, name=f"kernelray {mode}")
+        self.mode = mode
+        self.store = MemoryStore()
+        self.refs = ReferenceCounter(self)
+        self.worker_id = ids.new_worker_id()
+        self.node_id = node_id
+        self.gcs_address = gcs_address
+        self.raylet_address = raylet_address
+        self.raylet = self.peer(raylet_address)
+        self.gcs = self.peer(gcs_address)
+        self._object_waiters: dict[bytes, list] = defaultdict(list)
+        self._fetching: dict[bytes, str] = {}
+        self.submitter = TaskSubmitter(self)
+        self.actor_submitter = None  # the actors issue plugs in here
+        self.executor = None  # set by the worker process
+        self.output_handler = None  # set by drivers: how worker output is shown
+        self.job_id = b"\x00" * 4
+        self.namespace = ""
+        self.job_config: dict = {}
+        self.put_counter = 0
+        self.driver_task_id = ids.driver_task_id(self.job_id)
+        self.connected = True
+
+    def before_dispatch(self) -> None:
+        if self.ref_events:
+            self.refs.drain()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        context.core = self
+        self.loop.call_every(0.02, self._flush_periodic)
+        self.loop.start_thread(f"kernelray-{self.mode}-io")
+
+    def _flush_periodic(self) -> None:
+        if self.ref_events:
+            self.refs.drain()
+        if self.executor is not None:
+            self.executor.flush_output()
+
+    def shutdown(self) -> None:
+        self.connected = False
+        if context.core is self:
+            context.core = None
+        self.loop.stop()
+        if self.loop.thread is not None and self.loop.thread is not threading.current_thread():
+            self.loop.thread.join(timeout=2)
+        self.close()
+
+    # -- objects: put / get / wait ----------------------------------------------------
+    def next_put_id(self) -> bytes:
+        self.put_counter += 1
+        spec = context.current_task()
+        base = spec.task_id if spec is not None else self.driver_task_id
+        return ids.object_id(base, ids.PUT_INDEX_BASE + self.put_counter)
+
+    def put(self, value, _owner=None):
+        from ..object_ref import ObjectRef
+
+        obj = serialize(value)
+        oid = self.next_put_id()
+        ref = ObjectRef(oid, self.address)
+        contained = obj.contained
+        self.loop.call_soon(self._put_local_from_user, oid, obj, contained)
+        self.store.put(oid, obj)
+        return ref
+
+    def _put_local_from_user(self, oid, obj, contained) -> None:
+        self.refs.drain()
+        for r in contained:
+            self.ref_events.append((2, r._id, None))
+        self.refs.drain()
+        self._notify_object(oid, obj)
+
+    def put_local(self, oid: bytes, obj: StoredObject) -> None:
+        """Store an object this process owns or fetched (loop thread)."""
+        self.store.put(oid, obj)
+        self._notify_object(oid, obj)
+
+    def _notify_object(self, oid: bytes, obj: StoredObject) -> None:
+        waiters = self._object_waiters.pop(oid, None)
+        if waiters:
+            for fn in waiters:
+                fn(obj)
+        self.submitter.on_object_ready(oid)
+
+    def object_freed(self, oid: bytes, entry) -> None:
+        self.store.delete(oid)
+        self._object_waiters.pop(oid, None)
+
+    def get_objects(self, refs, timeout: float | None) -> list:
+        """The StoredObjects for ``refs``, fetching borrowed ones; GetTimeoutError on timeout."""
+        store = self.store
+        oids = [r._id for r in refs]
+        missing = [r for r in refs if r._id not in store]
+        if missing:
+            remote = [r for r in missing if r._owner != self.address]
+            if remote:
+                self.loop.call_soon(self._fetch_remote, remote)
+            uniq = set(oids)
+            blocked = self._notify_blocked()
+            try:
+                ready = store.wait(uniq, len(uniq), timeout, poll=self._poll_interrupt)
+            finally:
+                if blocked:
+                    self._notify_unblocked()
+            if len(ready) < len(uniq):
+                pending = [r for r in refs if r._id not in ready]
+                raise GetTimeoutError(
+                    f"get timed out after {timeout} s: {len(pending)} of {len(uniq)} objects not ready "
+                    f"(first: {pending[0]!r})"
+                )
+        return [store.get(o) for o in oids]
+
+    def get_values(self, refs, timeout: float | None) -> list:
+        objs = self.get_objects(refs, timeout)
+        out = []
+        for ref, obj in zip(refs, objs):
+            if obj is None:  # freed between wait and read: cannot happen while the ref is held
+                raise ObjectLostError(ref.hex(), ref._owner, reason="The object was freed.")
+            out.append(deserialize(obj))
+        return out
+
+    def wait(self, refs, num_returns: int, timeout: float | None, fetch_local: bool = True):
+        remote = [r for r in refs if r._owner != self.address and r._id not in self.store]
+        if remote:
+            self.loop.call_soon(self._fetch_remote, remote)
+        blocked = self._notify_blocked() if num_returns else False
+        try:
+            ready_ids = self.store.wait({r._id for r in refs}, num_returns, timeout, poll=self._poll_interrupt)
+        finally:
+            if blocked:
+                self._notify_unblocked()
+        ready, not_ready = [], []
+        for r in refs:
+            (ready if r._id in ready_ids and len(ready) < num_returns else not_ready).append(r)
+        return ready, not_ready
+
+    def future_of(self, ref) -> concurrent.futures.Future:
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def resolve(_obj=None):
+            try:
+                fut.set_result(deserialize(self.store.get(ref._id)))
+            except BaseException as exc:  # noqa: BLE001 - the error is the result
+                fut.set_exception(exc)
+
+        def arm():
+            if ref._id in self.store:
+                resolve()
+            else:
+                self._object_waiters[ref._id].append(resolve)
+                if ref._owner != self.address:
+                    self._fetch_remote([ref])
+
+        self.loop.call_soon(arm)
+        fut._kernelray_ref = ref  # keep the ref (and the object) alive while the future is
+        return fut
+
+    def wait_generator_item(self, state, index: int, timeout: float | None) -> bool:
+        """Block until item ``index`` of a streaming generator arrived or the task ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        blocked = False
+        try:
+            with state.cond:
+                while state.received < index and not state.done:
+                    if not blocked:
+                        blocked = self._notify_blocked()
+                    left = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
+                    if left <= 0:
+                        return False
+                    state.cond.wait(left)
+                    self._poll_interrupt()
+        finally:
+            if blocked:
+                self._notify_unblocked()
+        return True
+
+    def _poll_interrupt(self) -> None:
+        if self.mode == DRIVER and not self.connected:
+            raise RaySystemError("kernelray was shut down while waiting")
+
+    def _notify_blocked(self) -> bool:
+        if self.mode != WORKER or context.current_task() is None:
+            return False
+        self.loop.call_soon(self.send, self.raylet, "worker_blocked", {"worker_id": self.worker_id.hex()})
+        return True
+
+    def _notify_unblocked(self) -> None:
+        self.loop.call_soon(self.send, self.raylet, "worker_unblocked", {"worker_id": self.worker_id.hex()})
+
+    # -- fetching borrowed objects from their owners (loop thread) ----------------------
+    def _fetch_remote(self, refs) -> None:
+        self.refs.drain()
+        for r in refs:
+            oid = r._id
+            if oid in self.store or oid in self._fetching:
+                continue
+            self._fetching[oid] = r._owner
+            try:
+                sock = self.peer(r._owner)
+            except zmq.ZMQError as exc:
+                self._fetching.pop(oid, None)
+                self._store_error(oid, ObjectLostError(oid.hex(), r._owner, reason=f"Bad owner address: {exc}"))
+                continue
+            self.request(sock, "get_object_request", {"object_id": oid.hex()}, self._on_object_reply)
+
+    def _on_object_reply(self, msg) -> None:
+        c = msg.content
+        oid = bytes.fromhex(c["object_id"])
+        owner = self._fetching.pop(oid, None)
+        if c.get("status") == "ok":
+            obj = stored_from_frames(c["kind"], msg.buffers)
+        else:
+            obj = serialize_error(ObjectLostError(oid.hex(), owner or "", reason=c.get("evalue", "")))
+        if oid in self.refs.entries or self._object_waiters.get(oid):
+            self.put_local(oid, obj)
+        elif self.executor is not None or self.mode == DRIVER:
+            self.store.put(oid, obj)  # a get() in progress still wants it; freed with its ref
+            self._notify_object(oid, obj)
+
+    def handle_get_object_request(self, msg, sock, idents) -> None:
+        oid = bytes.fromhex(msg.content["object_id"])
+
+        def send(obj):
+            self.reply(
+                sock,
+                idents,
+                msg,
+                "get_object_reply",
+                {"status": "ok", "object_id": oid.hex(), "kind": obj.kind},
+                obj.frames(),
+            )
+
+        obj = self.store.get(oid)
+        if obj is not None:
+            send(obj)
+        elif oid in self.refs.entries or self.submitter.produces(oid):
+            self._object_waiters[oid].append(send)
+        else:
+            self.reply(
+                sock,
+                idents,
+                msg,
+                "get_object_reply",
+                {
+                    "status": "error",
+                    "object_id": oid.hex(),
+                    "ename": "ObjectLostError",
+                    "evalue": "The owner no longer has this object: all references to it were dropped.",
+                },
+            )
+
+    def _store_error(self, oid: bytes, exc: BaseException) -> None:
+        self.put_local(oid, serialize_error(exc))
+
+    def handle_owner_died(self, msg, sock, idents) -> None:
+        """The GCS says a process died: fail fetches of objects it owned."""
+        address = msg.content.get("address")
+        for oid, owner in list(self._fetching.items()):
+            if owner == address:
+                self._fetching.pop(oid, None)
+                self._store_error(oid, OwnerDiedError(oid.hex(), owner))
+        self.drop_peer(address)
+
+    def handle_job_finished(self, msg, sock, idents) -> None:
+        address = msg.content.get("driver_address")
+        if address:
+            self.handle_owner_died(type(msg)("owner_died", {"address": address}, {}, {}, {}), sock, idents)
+        if self.executor is not None and msg.content.get("job_id") == self.job_id.hex() and self.mode == WORKER:
+            log.info("job %s finished; worker exits", msg.content.get("job_id"))
+            os._exit(0)
+
+    def handle_node_removed(self, msg, sock, idents) -> None:
+        self.submitter.on_node_removed(msg.content.get("node_id"))
+
+    # -- submitting tasks (user thread) -------------------------------------------------
+    def route(self) -> dict:
+        """Where output of work submitted now goes: inherited inside a task, else this driver."""
+        ctx = context.current_task()
+        if ctx is not None and ctx.route:
+            return ctx.route
+        route = {"driver": self.address, "job_id": self.job_id.hex()}
+        hook = self.route_hook
+        if hook is not None:
+            route["parent"] = hook()
+        return route
+
+    route_hook = None  # the Jupyter extension sets this to capture the submitting cell
+
+    def serialize_args(self, name, fn, args, kwargs):
+        """(blob, deps): top-level ObjectRefs become markers the worker swaps for values."""
+        from ..object_ref import ObjectRef
+        from .executor import DepMarker
+
+        if not args and not kwargs:
+            return _EMPTY_ARGS, []
+        deps = []
+        a2 = []
+        for a in args:
+            if type(a) is ObjectRef:
+                a2.append(DepMarker(len(deps)))
+                deps.append(a)
+            else:
+                a2.append(a)
+        kw2 = {}
+        for k, v in kwargs.items():
+            if type(v) is ObjectRef:
+                kw2[k] = DepMarker(len(deps))
+                deps.append(v)
+            else:
+                kw2[k] = v
+        try:
+            blob, contained = serialize_inband((a2, kw2))
+        except Exception as exc:
+            raise _arg_error(name, fn, args, kwargs, exc) from exc
+        for r in contained:
+            self.ref_events.append((2, r._id, None))
+        return blob, deps
+
+    def submit_task(self, *, name, fn_id, fn_blob, signature, args, kwargs, num_returns, resources,
+                    max_retries, retry_exceptions, runtime_env):
+        from ..object_ref import ObjectRef, ObjectRefGenerator
+        from .task_spec import STREAMING, TaskSpec
+
+        args_blob, deps = self.serialize_args(name, signature, args, kwargs)
+        streaming = num_returns in ("streaming", "dynamic")
+        nret = STREAMING if streaming else int(num_returns)
+        env = self.merge_runtime_env(runtime_env)
+        ctx = context.current_task()
+        if isinstance(retry_exceptions, (list, tuple)):
+            import cloudpickle
+
+            retry_exceptions = cloudpickle.dumps(list(retry_exceptions))
+        job_id = self.job_id
+        tid = ids.new_task_id(job_id)
+        spec = TaskSpec(
+            task_id=tid,
+            name=name,
+            fn_id=fn_id,
+            fn_blob=fn_blob,
+            args_blob=args_blob,
+            deps=deps,
+            num_returns=nret,
+            resources=resources,
+            max_retries=max_retries,
+            retry_exceptions=retry_exceptions,
+            job_id=job_id,
+            owner=self.address,
+            parent_task_id=ctx.task_id if ctx is not None else None,
+            route=self.route(),
+            runtime_env=env,
+            scheduling_key=(tuple(sorted(resources.items())), _env_key(env)),
+        )
+        if streaming:
+            state = self.submitter.register_generator(tid)
+            self.loop.call_soon(self.submitter.submit, spec)
+            return ObjectRefGenerator(tid, self.address, state)
+        refs = [ObjectRef(oid, self.address) for oid in spec.return_ids()]
+        self.loop.call_soon(self.submitter.submit, spec)
+        if nret == 1:
+            return refs[0]
+        if nret == 0:
+            return None
+        return refs
+
+    def merge_runtime_env(self, runtime_env):
+        job_env = self.job_config.get("runtime_env") or {}
+        if not runtime_env:
+            return job_env or None
+        merged = dict(job_env)
+        merged.update(runtime_env)
+        if job_env.get("env_vars") or runtime_env.get("env_vars"):
+            merged["env_vars"] = {**(job_env.get("env_vars") or {}), **(runtime_env.get("env_vars") or {})}
+        return merged
+
+    def cancel(self, ref, force: bool, recursive: bool) -> None:
+        self.loop.call_soon(self.submitter.cancel, ref._id[:24], force, recursive)
+
+    # -- tasks (delegated) --------------------------------------------------------------
+    def handle_push_task_request(self, msg, sock, idents) -> None:
+        if self.executor is None:
+            self.reply(sock, idents, msg, "push_task_reply", {"status": "error", "ename": "RaySystemError",
+                                                              "evalue": "this process does not run tasks"})
+            return
+        self.executor.accept(msg, idents)
+
+    def handle_cancel_task_request(self, msg, sock, idents) -> None:
+        c = msg.content
+        if self.executor is not None:
+            self.executor.cancel(bytes.fromhex(c["task_id"]), c.get("force", False), c.get("recursive", True))
+
+    def handle_push_task_reply(self, msg, sock, idents) -> None:
+        self.submitter.on_push_reply(msg)
+
+    def handle_generator_item_yielded(self, msg, sock, idents) -> None:
+        self.submitter.on_generator_item(msg)
+
+    def handle_worker_died(self, msg, sock, idents) -> None:
+        self.submitter.on_worker_died(msg.content)
+
+    def handle_lease_infeasible(self, msg, sock, idents) -> None:
+        self.submitter.on_infeasible(msg.content)
+
+    def handle_output_emitted(self, msg, sock, idents) -> None:
+        handler = self.output_handler or print_worker_output
+        handler(msg.content)
+
+
+_EMPTY_ARGS = __import__("pickle").dumps(((), {}), protocol=5)
+
+
+def _env_key(env) -> str:
+    if not env or not env.get("env_vars"):
+        return ""
+    return repr(sorted(env["env_vars"].items()))
+
+
+def _arg_error(name, fn, args, kwargs, exc) -> TypeError:
+    from ..remote_function import argument_names
+    from .serialization import serialize as _ser
+
+    names = argument_names(fn, args, kwargs)
+    values = list(args) + list(kwargs.values())
+    for label, value in zip(names, values):
+        try:
+            _ser(value)
+        except Exception as inner:  # noqa: BLE001
+            return TypeError(
+                f"Could not serialize the argument {label} ({type(value).__name__}) of {name}: "
+                f"{type(inner).__name__}: {inner}. Nothing was submitted."
+            )
+    return TypeError(f"Could not serialize the arguments of {name}: {type(exc).__name__}: {exc}. Nothing was submitted.")
+
+
+def print_worker_output(content: dict) -> None:
+    """Ray's default: each line prefixed with ``(name pid=N)``."""
+    stream = sys.stderr if content.get("stream") == "stderr" else sys.stdout
+    prefix = f"({content.get('name', 'worker')} pid={content.get('pid')}) "
+    text = content.get("text", "")
+    lines = text.splitlines()
+    try:
+        stream.write("".join(prefix + ln + "\n" for ln in lines))
+        stream.flush()
+    except Exception:  # noqa: BLE001 - a closed stream must not break the loop
+        pass
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.005) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+__all__ = ["CoreWorker", "DRIVER", "WORKER", "ERROR"]

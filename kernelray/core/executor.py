@@ -1,0 +1,415 @@
+"""Worker side: run pushed tasks on the main thread, send results back in batches.
+
+The loop thread queues tasks as they arrive (``accept``); the main thread runs them in
+order.  Results go back when the queue runs dry, every 64 results, or 2 ms after the
+first unsent one, so a batch of no-ops costs one reply and a lone task is answered at once.
+Output printed by a task is tagged with that task's route (driver and submitting cell)
+and flushed before its result, so it reaches the driver first.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+
+import cloudpickle
+
+from .. import _process
+from ..exceptions import RayTaskError, TaskCancelledError
+from . import context
+from .memory_store import ERROR, VALUE, StoredObject
+from .serialization import deserialize, serialize, serialize_error
+from .task_spec import STREAMING
+
+log = logging.getLogger("kernelray.executor")
+FLUSH_AFTER_S = 0.002
+FLUSH_EVERY = 64
+
+
+class DepMarker:
+    """Stands for the i-th top-level ObjectRef argument; the worker swaps in its value."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int):
+        self.i = i
+
+    def __reduce__(self):
+        return DepMarker, (self.i,)
+
+
+class TaskContext:
+    """What ``get_runtime_context()`` and output routing need about the running task."""
+
+    __slots__ = ("task_id", "name", "route", "job_id", "actor_id", "cancel_requested")
+
+    def __init__(self, task_id, name, route, job_id, actor_id=None):
+        self.task_id = task_id
+        self.name = name
+        self.route = route
+        self.job_id = job_id
+        self.actor_id = actor_id
+        self.cancel_requested = False
+
+
+class ExecTask:
+    __slots__ = ("d", "frames", "idents", "lease_id", "task_id")
+
+    def __init__(self, d, frames, idents, lease_id):
+        self.d = d
+        self.frames = frames
+        self.idents = idents
+        self.lease_id = lease_id
+        self.task_id = bytes.fromhex(d["task_id"])
+
+
+class Executor:
+    def __init__(self, core):
+        self.core = core
+        self.queue: deque = deque()
+        self.cv = threading.Condition()
+        self.fn_cache: dict = {}
+        self.running: ExecTask | None = None
+        self.running_ctx: TaskContext | None = None
+        self.results: list = []
+        self.first_unsent = 0.0
+        self.output: deque = deque()
+        self.last_route = None
+        self.main_ident = threading.get_ident()
+        self.title = "IDLE"
+        self.job_config_applied = False
+        self.actor = None  # set when this worker hosts an actor
+
+    # -- loop thread ------------------------------------------------------------------
+    def accept(self, msg, idents) -> None:
+        c = msg.content
+        if "job_config" in c and not self.job_config_applied:
+            self.job_config_applied = True
+            self.queue.append(("job_config", c["job_config"]))
+        frames = msg.buffers
+        pos = 0
+        tasks = []
+        for d in c["tasks"]:
+            n = d["nframes"]
+            tasks.append(ExecTask(d, frames[pos : pos + n], idents, c.get("lease_id")))
+            pos += n
+        with self.cv:
+            self.queue.extend(tasks)
+            self.cv.notify()
+
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        if recursive:
+            self.core.submitter.cancel_children(task_id, force)
+        with self.cv:
+            for t in list(self.queue):
+                if isinstance(t, ExecTask) and t.task_id == task_id:
+                    self.queue.remove(t)
+                    self.results.append(self._error_result(t, TaskCancelledError(task_id.hex()), False))
+                    self.core.loop.call_soon(self.flush_results)
+                    return
+        running, ctx = self.running, self.running_ctx
+        if running is None or running.task_id != task_id or ctx is None:
+            return
+        ctx.cancel_requested = True
+        if force:
+            self.flush_output()
+            log.info("force-cancel of %s: the worker exits", task_id.hex())
+            os._exit(1)
+        signal.pthread_kill(self.main_ident, signal.SIGINT)
+
+    # -- main thread ------------------------------------------------------------------
+    def run_forever(self) -> None:
+        signal.signal(signal.SIGINT, self._on_sigint)
+        while True:
+            with self.cv:
+                while not self.queue:
+                    if self.results:
+                        self.flush_results()
+                    if self.title != "IDLE":
+                        self.title = "IDLE"
+                        _process.set_title("kernelray::IDLE")
+                    self.cv.wait(1.0)
+                item = self.queue.popleft()
+            if isinstance(item, tuple):
+                self._apply_job_config(item[1])
+                continue
+            result = self.execute(item)
+            if not self.results:
+                self.first_unsent = time.monotonic()
+            self.results.append(result)
+            if (
+                not self.queue
+                or len(self.results) >= FLUSH_EVERY
+                or time.monotonic() - self.first_unsent > FLUSH_AFTER_S
+            ):
+                self.flush_results()
+
+    def _on_sigint(self, signum, frame):
+        ctx = self.running_ctx
+        if ctx is not None and ctx.cancel_requested:
+            raise KeyboardInterrupt
+        # a stray SIGINT (e.g. a notebook interrupt reaching our group) never kills a worker
+
+    def _apply_job_config(self, cfg: dict) -> None:
+        for p in reversed(cfg.get("sys_path") or []):
+            if p and p not in sys.path:
+                sys.path.insert(0, p)
+        cwd = cfg.get("cwd")
+        if cwd and os.path.isdir(cwd):
+            try:
+                os.chdir(cwd)
+            except OSError:
+                pass
+
+    def flush_results(self) -> None:
+        """Send finished results (any thread; the send happens on the loop thread)."""
+        self.flush_output()
+        results, self.results = self.results, []
+        if results:
+            self.core.loop.call_soon(self._send_results, results)
+
+    def _send_results(self, results) -> None:
+        groups: dict = {}
+        for idents, lease_id, r, frames in results:
+            key = (tuple(idents), lease_id)
+            g = groups.setdefault(key, ([], []))
+            g[0].append(r)
+            g[1].extend(frames)
+        core = self.core
+        for (idents, lease_id), (rs, frames) in groups.items():
+            core.send(core.router, "push_task_reply", {"status": "ok", "lease_id": lease_id, "results": rs}, frames, list(idents))
+
+    # -- running one task -------------------------------------------------------------
+    def load_function(self, t: ExecTask):
+        d = t.d
+        if d["has_fn"]:
+            fn = cloudpickle.loads(t.frames[0])
+            self.fn_cache[d["fn_id"]] = fn
+            return fn, 1
+        fn = self.fn_cache.get(d["fn_id"])
+        if fn is None:
+            raise RuntimeError(f"function {d['name']} ({d['fn_id']}) was never sent to this worker")
+        return fn, 0
+
+    def unpack_args(self, t: ExecTask, pos: int):
+        frames = t.frames
+        args_blob = frames[pos]
+        pos += 1
+        deps = []
+        for kind, n in t.d["deps"]:
+            deps.append(deserialize(StoredObject(kind, bytes(frames[pos]), frames[pos + 1 : pos + n])))
+            pos += n
+        args, kwargs = pickle.loads(args_blob)
+        if deps:
+            args = [deps[a.i] if type(a) is DepMarker else a for a in args]
+            kwargs = {k: (deps[v.i] if type(v) is DepMarker else v) for k, v in kwargs.items()}
+        return args, kwargs, pos
+
+    def execute(self, t: ExecTask):
+        d = t.d
+        name = d["name"]
+        ctx = TaskContext(t.task_id, name, d.get("route"), d.get("job_id"))
+        self.running, self.running_ctx = t, ctx
+        context.task_local.spec = ctx
+        if ctx.route:
+            self.last_route = ctx.route
+        if self.title != name:
+            self.title = name
+            _process.set_title(f"kernelray::{name}")
+        try:
+            fn, pos = self.load_function(t)
+            args, kwargs, pos = self.unpack_args(t, pos)
+            value = fn(*args, **kwargs)
+            if d["num_returns"] == STREAMING:
+                return self._stream(t, value)
+            return self._ok_result(t, value)
+        except KeyboardInterrupt:
+            if ctx.cancel_requested:
+                return self._error_result(t, TaskCancelledError(t.task_id.hex()), False)
+            return self._error_result(t, self._task_error(name, sys.exc_info()), False)
+        except Exception:
+            exc_info = sys.exc_info()
+            return self._error_result(t, self._task_error(name, exc_info), self._retryable(t, exc_info[1]))
+        finally:
+            self.running, self.running_ctx = None, None
+            context.task_local.spec = None
+            sys.stdout.flush()
+            sys.stderr.flush()
+
+    def _ok_result(self, t: ExecTask, value):
+        n = t.d["num_returns"]
+        if n == 1:
+            values = (value,)
+        elif n == 0:
+            values = ()
+        else:
+            try:
+                values = tuple(value)
+            except TypeError:
+                values = None
+            if values is None or len(values) != n:
+                got = "a non-iterable" if values is None else f"{len(values)} objects"
+                raise ValueError(f"Task {t.d['name']} returned {got}, but num_returns={n}.")
+        returns, frames = [], []
+        for v in values:
+            obj = self._serialize_return(t, v)
+            returns.append([obj.kind, 1 + len(obj.buffers)])
+            frames.append(obj.data)
+            frames.extend(obj.buffers)
+        r = {"task_id": t.d["task_id"], "status": "ok", "returns": returns, "nframes": len(frames)}
+        return (t.idents, t.lease_id, r, frames)
+
+    def _serialize_return(self, t: ExecTask, value) -> StoredObject:
+        try:
+            obj = serialize(value)
+        except Exception as exc:
+            raise TypeError(f"Could not serialize the return value of {t.d['name']}: {type(exc).__name__}: {exc}") from exc
+        for r in obj.contained:
+            self.core.ref_events.append((2, r._id, None))
+        return obj
+
+    def _stream(self, t: ExecTask, gen):
+        count = 0
+        core = self.core
+        try:
+            for item in gen:
+                obj = self._serialize_return(t, item)
+                count += 1
+                self.flush_output()
+                core.loop.call_soon(
+                    core.send,
+                    core.router,
+                    "generator_item_yielded",
+                    {"task_id": t.d["task_id"], "index": count, "kind": obj.kind},
+                    obj.frames(),
+                    list(t.idents),
+                )
+        except Exception:
+            res = self._error_result(t, self._task_error(t.d["name"], sys.exc_info()), False)
+            res[2]["num_items"] = count
+            return res
+        r = {"task_id": t.d["task_id"], "status": "ok", "returns": [], "nframes": 0, "num_items": count}
+        return (t.idents, t.lease_id, r, [])
+
+    def _task_error(self, name: str, exc_info) -> RayTaskError:
+        etype, exc, tb = exc_info
+        if tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next  # drop the executor's own frame
+        tb_str = "".join(traceback.format_exception(etype, exc, tb))
+        cause = exc.cause if isinstance(exc, RayTaskError) else exc
+        err = RayTaskError(name, tb_str, cause, proctitle=f"kernelray::{name}")
+        try:
+            cloudpickle.dumps(err)
+        except Exception:  # an exception that does not pickle still reports its traceback
+            err.cause = None
+        return err
+
+    def _retryable(self, t: ExecTask, exc) -> bool:
+        retry = t.d.get("retry_exceptions")
+        if not retry:
+            return False
+        if retry == "frame":
+            classes = cloudpickle.loads(t.frames[-1])
+            return isinstance(exc, tuple(classes))
+        return True
+
+    def _error_result(self, t: ExecTask, exc, retryable: bool):
+        obj = serialize_error(exc)
+        r = {
+            "task_id": t.d["task_id"],
+            "status": "error",
+            "retryable": retryable,
+            "returns": [[ERROR, 1]],
+            "nframes": 1,
+            "ename": type(exc).__name__,
+        }
+        return (t.idents, t.lease_id, r, [obj.data])
+
+    # -- output -----------------------------------------------------------------------
+    def write_output(self, stream: str, text: str) -> None:
+        ctx = context.current_task() or self.running_ctx
+        route = ctx.route if ctx is not None else self.last_route
+        name = ctx.name if ctx is not None else self.title
+        self.output.append((stream, text, route, name))
+
+    def flush_output(self) -> None:
+        out = self.output
+        if not out:
+            return
+        groups: list = []
+        while out:
+            stream, text, route, name = out.popleft()
+            if groups and groups[-1][0] == stream and groups[-1][2] is route and groups[-1][3] == name:
+                groups[-1][1].append(text)
+            else:
+                groups.append((stream, [text], route, name))
+        self.core.loop.call_soon(self._send_output, groups)
+
+    def _send_output(self, groups) -> None:
+        core = self.core
+        pid = os.getpid()
+        for stream, texts, route, name in groups:
+            if not route or not route.get("driver"):
+                continue
+            content = {
+                "stream": stream,
+                "text": "".join(texts),
+                "name": name,
+                "pid": pid,
+                "job_id": route.get("job_id"),
+                "parent": route.get("parent"),
+                "task_id": route.get("task_id"),
+            }
+            try:
+                core.send(core.peer(route["driver"]), "output_emitted", content)
+            except Exception:  # noqa: BLE001 - a bad route must not break the loop
+                log.debug("cannot send output to %s", route.get("driver"))
+
+
+class TaskStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` of a worker: text goes to the driver of the task."""
+
+    def __init__(self, executor: Executor, name: str, fallback):
+        self._executor = executor
+        self._name = name
+        self._fallback = fallback
+
+    def writable(self):
+        return True
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    def write(self, text) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if text:
+            self._executor.write_output(self._name, text)
+            if self._fallback is not None:
+                try:
+                    self._fallback.write(text)
+                except Exception:  # noqa: BLE001
+                    pass
+        return len(text)
+
+    def flush(self) -> None:
+        if self._fallback is not None:
+            try:
+                self._fallback.flush()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._fallback.fileno() if self._fallback is not None else -1

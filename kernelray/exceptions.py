@@ -1,0 +1,253 @@
+"""Errors, under Ray's names.
+
+::
+
+    RayError
+    ├── RayTaskError            a task raised; also an instance of the user's exception class
+    │                           (via ``as_instanceof_cause``), carrying the remote traceback
+    ├── RayActorError
+    │   ├── ActorDiedError      the actor is dead (constructor raised, process died, killed)
+    │   └── ActorUnavailableError  the actor is restarting or unreachable for now
+    ├── WorkerCrashedError      the worker process died while running the task, retries spent
+    ├── TaskCancelledError      ``cancel()`` stopped the task
+    ├── GetTimeoutError         also a ``TimeoutError``: ``get(timeout=)`` ran out
+    ├── ObjectLostError         no copy of the object is left
+    │   └── OwnerDiedError      the process that owned the object died
+    ├── ObjectStoreFullError    live references pin the whole object store
+    ├── RaySystemError          kernelray itself failed (a bug, or a process vanished)
+    ├── NodeDiedError           a node was lost
+    └── RuntimeEnvSetupError    a runtime_env could not be applied
+
+On the wire an error is ``{status: "error", ename, evalue, traceback}`` plus, for task
+errors, the pickled exception.  Every message says what happened and where to look.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+class RayError(Exception):
+    """Base of every kernelray error."""
+
+
+class RaySystemError(RayError):
+    def __init__(self, client_exc="", traceback_str: str | None = None):
+        self.client_exc = client_exc
+        self.traceback_str = traceback_str
+        super().__init__(client_exc)
+
+    def __str__(self):
+        out = f"System error: {self.client_exc}"
+        if self.traceback_str:
+            out += f"\ntraceback: {self.traceback_str}"
+        return out
+
+
+class RayTaskError(RayError):
+    """A task raised.  ``str()`` shows the remote traceback; ``cause`` is the original."""
+
+    def __init__(self, function_name, traceback_str, cause=None, proctitle=None, pid=None, ip=None, actor_repr=None):
+        self.function_name = function_name
+        self.traceback_str = traceback_str
+        self.cause = cause
+        self.proctitle = proctitle or f"kernelray::{function_name}"
+        self.pid = pid if pid is not None else os.getpid()
+        self.ip = ip or _local_ip()
+        self.actor_repr = actor_repr
+        super().__init__(function_name, traceback_str, cause)
+
+    def __reduce__(self):
+        return (
+            RayTaskError,
+            (self.function_name, self.traceback_str, self.cause, self.proctitle, self.pid, self.ip, self.actor_repr),
+        )
+
+    def __str__(self):
+        head = f"{self.proctitle}() (pid={self.pid}, ip={self.ip}"
+        if self.actor_repr:
+            head += f", actor={self.actor_repr}"
+        head += ")"
+        body = self.traceback_str.rstrip("\n")
+        return f"{head}\n{_indent(body)}" if body else head
+
+    def _render_traceback_(self):
+        """IPython shows this instead of the local frames: the remote stack, then the error."""
+        name = type(self).__name__
+        lines = [f"{name}: {self.proctitle}() (pid={self.pid}, ip={self.ip})"]
+        lines += ["  " + ln for ln in self.traceback_str.rstrip("\n").splitlines()]
+        return lines
+
+    def as_instanceof_cause(self):
+        """An exception that is both a RayTaskError and an instance of the cause's class."""
+        cause = self.cause
+        if cause is None:
+            return self
+        cause_cls = type(cause)
+        if issubclass(RayTaskError, cause_cls) or isinstance(cause, RayTaskError):
+            return self
+        try:
+            cls = _dual_class(cause_cls)
+        except TypeError:  # the cause's class cannot be subclassed
+            return self
+        inst = cls.__new__(cls)
+        inst.__dict__.update(self.__dict__)
+        inst.args = (cause,) if not cause.args else cause.args
+        return inst
+
+
+_dual_classes: dict = {}
+
+
+def _dual_class(cause_cls):
+    cls = _dual_classes.get(cause_cls)
+    if cls is None:
+        name = f"RayTaskError({cause_cls.__name__})"
+
+        def __getattr__(self, attr):
+            if attr == "cause" or attr.startswith("__"):
+                raise AttributeError(attr)
+            return getattr(self.cause, attr)
+
+        cls = type(
+            name,
+            (RayTaskError, cause_cls),
+            {
+                "__init__": lambda self, *a, **k: None,
+                "__str__": RayTaskError.__str__,
+                "__reduce__": RayTaskError.__reduce__,
+                "__getattr__": __getattr__,
+                "__module__": "kernelray.exceptions",
+                "__qualname__": name,
+            },
+        )
+        _dual_classes[cause_cls] = cls
+    return cls
+
+
+class RayActorError(RayError):
+    def __init__(self, message: str = "The actor died unexpectedly before finishing this task.", cause=None):
+        self.error_msg = message
+        self.cause = cause
+        super().__init__(message)
+
+    def __str__(self):
+        return self.error_msg
+
+
+class ActorDiedError(RayActorError):
+    pass
+
+
+class ActorUnavailableError(RayActorError):
+    pass
+
+
+class WorkerCrashedError(RayError):
+    def __init__(self, message: str = "The worker died unexpectedly while executing this task."):
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self):
+        return self.message
+
+
+class TaskCancelledError(RayError):
+    def __init__(self, task_id: str | None = None, message: str | None = None):
+        self.task_id = task_id
+        self.message = message
+        super().__init__(task_id, message)
+
+    def __str__(self):
+        if self.message:
+            return self.message
+        return f"Task {self.task_id} was cancelled." if self.task_id else "This task or its dependency was cancelled."
+
+
+class GetTimeoutError(RayError, TimeoutError):
+    """``get`` timed out; also a TimeoutError, as in Ray."""
+
+
+class ObjectLostError(RayError):
+    def __init__(self, object_ref_hex: str = "", owner_address: str = "", call_site: str = "", reason: str = ""):
+        self.object_ref_hex = object_ref_hex
+        self.owner_address = owner_address
+        self.call_site = call_site
+        self.reason = reason
+        super().__init__(object_ref_hex, owner_address, call_site, reason)
+
+    def _base_str(self):
+        return f"Failed to retrieve object {self.object_ref_hex}."
+
+    def __str__(self):
+        out = self._base_str()
+        if self.reason:
+            out += f" {self.reason}"
+        if self.call_site:
+            out += f"\nThe object was created at: {self.call_site}"
+        return out
+
+
+class OwnerDiedError(ObjectLostError):
+    def _base_str(self):
+        return (
+            f"Failed to retrieve object {self.object_ref_hex}: its owner ({self.owner_address}) died, "
+            "and an object is lost with its owner."
+        )
+
+
+class ObjectStoreFullError(RayError):
+    pass
+
+
+class OutOfMemoryError(RayError):
+    pass
+
+
+class NodeDiedError(RayError):
+    pass
+
+
+class RuntimeEnvSetupError(RayError):
+    pass
+
+
+class PlacementGroupSchedulingError(RayError):
+    pass
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + ln for ln in text.splitlines())
+
+
+_ip_cache: list = []
+
+
+def _local_ip() -> str:
+    if not _ip_cache:
+        try:
+            _ip_cache.append(socket.gethostbyname(socket.gethostname()))
+        except OSError:
+            _ip_cache.append("127.0.0.1")
+    return _ip_cache[0]
+
+
+__all__ = [
+    "RayError",
+    "RaySystemError",
+    "RayTaskError",
+    "RayActorError",
+    "ActorDiedError",
+    "ActorUnavailableError",
+    "WorkerCrashedError",
+    "TaskCancelledError",
+    "GetTimeoutError",
+    "ObjectLostError",
+    "OwnerDiedError",
+    "ObjectStoreFullError",
+    "OutOfMemoryError",
+    "NodeDiedError",
+    "RuntimeEnvSetupError",
+    "PlacementGroupSchedulingError",
+]

@@ -1,0 +1,238 @@
+"""The Global Control Store: cluster metadata, one process on the head node.
+
+One manager per table, as Ray's GCS is laid out: nodes (with heartbeats), jobs (with
+driver heartbeats), the internal KV, and pub/sub.  Objects are not here: their owners
+track them.  Managers say what changed through ``publish``; the server turns that into
+messages to subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from .. import _process
+from ..protocol.endpoint import Endpoint
+
+log = logging.getLogger("kernelray.gcs")
+
+NODE_TIMEOUT_S = 3.0  # a raylet silent this long is dead (it beats every 100 ms)
+JOB_TIMEOUT_S = 5.0  # a driver silent this long is gone (it beats every second)
+ALIVE, DEAD = "ALIVE", "DEAD"
+
+
+class NodeManager:
+    def __init__(self, publish):
+        self.nodes: dict[str, dict] = {}
+        self.publish = publish
+        self.listeners = []
+
+    def register(self, info: dict) -> None:
+        info = dict(info, state=ALIVE, last_heartbeat=time.monotonic(), start_time=time.time())
+        self.nodes[info["node_id"]] = info
+        self.publish("node_added", {"node_id": info["node_id"], "address": info["address"],
+                                    "resources_total": info.get("resources_total")})
+
+    def heartbeat(self, c: dict) -> None:
+        node = self.nodes.get(c.get("node_id", ""))
+        if node is None or node["state"] != ALIVE:
+            return
+        node["last_heartbeat"] = time.monotonic()
+        node["resources_available"] = c.get("resources_available", node.get("resources_available"))
+        node["pending"] = c.get("pending", 0)
+
+    def check(self) -> None:
+        now = time.monotonic()
+        for node in self.nodes.values():
+            if node["state"] == ALIVE and now - node["last_heartbeat"] > NODE_TIMEOUT_S:
+                self.mark_dead(node["node_id"], f"no heartbeat for {NODE_TIMEOUT_S} s")
+
+    def mark_dead(self, node_id: str, reason: str) -> None:
+        node = self.nodes.get(node_id)
+        if node is None or node["state"] == DEAD:
+            return
+        node["state"] = DEAD
+        node["death_reason"] = reason
+        node["end_time"] = time.time()
+        log.warning("node %s is dead: %s", node_id[:8], reason)
+        self.publish("node_removed", {"node_id": node_id, "reason": reason})
+        for fn in self.listeners:
+            fn(node_id)
+
+    def view(self) -> list:
+        return [
+            {k: v for k, v in n.items() if k != "last_heartbeat"}
+            for n in self.nodes.values()
+        ]
+
+
+class JobManager:
+    def __init__(self, publish):
+        self.jobs: dict[str, dict] = {}
+        self.publish = publish
+        self._next = 1
+
+    def register(self, c: dict) -> dict:
+        job_int = self._next
+        self._next += 1
+        job_id = job_int.to_bytes(4, "little").hex()
+        job = {
+            "job_id": job_id,
+            "driver_address": c.get("driver_address"),
+            "driver_pid": c.get("pid"),
+            "namespace": c.get("namespace") or f"anonymous-{job_id}",
+            "entrypoint": c.get("entrypoint", ""),
+            "state": "RUNNING",
+            "start_time": time.time(),
+            "last_heartbeat": time.monotonic(),
+        }
+        self.jobs[job_id] = job
+        return job
+
+    def heartbeat(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None:
+            job["last_heartbeat"] = time.monotonic()
+
+    def finish(self, job_id: str, reason: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is None or job["state"] != "RUNNING":
+            return
+        job["state"] = "FINISHED" if reason == "shutdown" else "FAILED"
+        job["end_time"] = time.time()
+        job["message"] = reason
+        self.publish("job_finished", {"job_id": job_id, "driver_address": job["driver_address"], "reason": reason})
+
+    def check(self) -> None:
+        now = time.monotonic()
+        for job in list(self.jobs.values()):
+            if job["state"] == "RUNNING" and now - job["last_heartbeat"] > JOB_TIMEOUT_S:
+                self.finish(job["job_id"], f"the driver stopped answering for {JOB_TIMEOUT_S} s")
+
+    def view(self) -> list:
+        return [{k: v for k, v in j.items() if k != "last_heartbeat"} for j in self.jobs.values()]
+
+
+class KVManager:
+    def __init__(self):
+        self.data: dict[tuple, str] = {}
+
+    def put(self, ns: str, key: str, value: str, overwrite: bool) -> bool:
+        k = (ns, key)
+        if k in self.data and not overwrite:
+            return False
+        self.data[k] = value
+        return True
+
+    def get(self, ns: str, key: str):
+        return self.data.get((ns, key))
+
+    def delete(self, ns: str, key: str) -> bool:
+        return self.data.pop((ns, key), None) is not None
+
+    def keys(self, ns: str, prefix: str) -> list:
+        return [k for (n, k) in self.data if n == ns and k.startswith(prefix)]
+
+
+class GcsServer(Endpoint):
+    msg_types = [
+        "register_node_request",
+        "node_heartbeat",
+        "get_all_nodes_request",
+        "register_job_request",
+        "job_heartbeat",
+        "mark_job_finished_request",
+        "get_all_jobs_request",
+        "kv_put_request",
+        "kv_get_request",
+        "kv_del_request",
+        "kv_keys_request",
+        "subscribe_request",
+        "worker_died",
+        "get_cluster_info_request",
+    ]
+
+    def __init__(self, *, key: bytes, ip: str, port: int, session_dir: str, parent_pid: int | None = None):
+        super().__init__(key, ip=ip, port=port, name="gcs")
+        self.session_dir = session_dir
+        self.subscribers: dict[str, list] = {}
+        self.nodes = NodeManager(self.publish)
+        self.jobs = JobManager(self.publish)
+        self.kv = KVManager()
+        self.parent = _process.ParentWatch(parent_pid)
+        self.started = time.time()
+
+    def start(self) -> None:
+        self.loop.call_every(0.25, self._checks)
+
+    def _checks(self) -> None:
+        self.parent.check()
+        self.nodes.check()
+        self.jobs.check()
+
+    # -- pub/sub --------------------------------------------------------------------------
+    def publish(self, channel: str, content: dict) -> None:
+        for idents in self.subscribers.get(channel, ()):
+            self.send(self.router, channel, content, idents=idents)
+
+    def handle_subscribe_request(self, msg, sock, idents) -> None:
+        for channel in msg.content.get("channels", ()):
+            lst = self.subscribers.setdefault(channel, [])
+            if idents not in lst:
+                lst.append(idents)
+        self.reply(sock, idents, msg, "subscribe_reply", {})
+
+    # -- nodes ------------------------------------------------------------------------------
+    def handle_register_node_request(self, msg, sock, idents) -> None:
+        self.nodes.register(dict(msg.content))
+        self.reply(sock, idents, msg, "register_node_reply", {"session_dir": self.session_dir})
+
+    def handle_node_heartbeat(self, msg, sock, idents) -> None:
+        self.nodes.heartbeat(msg.content)
+
+    def handle_get_all_nodes_request(self, msg, sock, idents) -> None:
+        self.reply(sock, idents, msg, "get_all_nodes_reply", {"nodes": self.nodes.view()})
+
+    def handle_worker_died(self, msg, sock, idents) -> None:
+        self.publish("owner_died", {"address": msg.content.get("address"), "worker_id": msg.content.get("worker_id")})
+
+    # -- jobs --------------------------------------------------------------------------------
+    def handle_register_job_request(self, msg, sock, idents) -> None:
+        job = self.jobs.register(msg.content)
+        self.reply(sock, idents, msg, "register_job_reply", {"job_id": job["job_id"], "namespace": job["namespace"],
+                                                              "session_dir": self.session_dir})
+
+    def handle_job_heartbeat(self, msg, sock, idents) -> None:
+        self.jobs.heartbeat(msg.content.get("job_id", ""))
+
+    def handle_mark_job_finished_request(self, msg, sock, idents) -> None:
+        self.jobs.finish(msg.content.get("job_id", ""), "shutdown")
+        self.reply(sock, idents, msg, "mark_job_finished_reply", {})
+
+    def handle_get_all_jobs_request(self, msg, sock, idents) -> None:
+        self.reply(sock, idents, msg, "get_all_jobs_reply", {"jobs": self.jobs.view()})
+
+    # -- KV ------------------------------------------------------------------------------------
+    def handle_kv_put_request(self, msg, sock, idents) -> None:
+        c = msg.content
+        added = self.kv.put(c.get("namespace", ""), c["key"], c["value"], c.get("overwrite", True))
+        self.reply(sock, idents, msg, "kv_put_reply", {"added": added})
+
+    def handle_kv_get_request(self, msg, sock, idents) -> None:
+        c = msg.content
+        self.reply(sock, idents, msg, "kv_get_reply", {"value": self.kv.get(c.get("namespace", ""), c["key"])})
+
+    def handle_kv_del_request(self, msg, sock, idents) -> None:
+        c = msg.content
+        self.reply(sock, idents, msg, "kv_del_reply", {"deleted": self.kv.delete(c.get("namespace", ""), c["key"])})
+
+    def handle_kv_keys_request(self, msg, sock, idents) -> None:
+        c = msg.content
+        self.reply(sock, idents, msg, "kv_keys_reply", {"keys": self.kv.keys(c.get("namespace", ""), c.get("prefix", ""))})
+
+    def handle_get_cluster_info_request(self, msg, sock, idents) -> None:
+        self.reply(sock, idents, msg, "get_cluster_info_reply", {
+            "session_dir": self.session_dir, "pid": os.getpid(), "started": self.started,
+            "nodes": len([n for n in self.nodes.nodes.values() if n["state"] == ALIVE]),
+        })

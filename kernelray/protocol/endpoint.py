@@ -1,0 +1,158 @@
+"""Endpoint: the socket plumbing every kernelray process shares.
+
+A ROUTER bound on the process's own address, one DEALER per peer it talks to, a handler
+table built from the declared ``msg_types`` (``handle_<msg_type>(msg, sock, idents)``),
+and request/reply matching by the parent header's ``msg_id``, as Jupyter does.
+A GCS, a raylet and a core worker are Endpoints with different tables.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+
+import zmq
+
+from ..exceptions import RaySystemError
+from .loop import IOLoop
+from .session import SignedSession
+
+log = logging.getLogger("kernelray.endpoint")
+
+
+class Endpoint:
+    msg_types: list = []
+
+    def __init__(self, key: bytes, ip: str = "127.0.0.1", port: int | None = None, name: str = "endpoint"):
+        self.name = name
+        self.session = SignedSession(key)
+        self.ctx = zmq.Context()
+        self.loop = IOLoop()
+        self.ip = ip
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self.router.setsockopt(zmq.SNDHWM, 0)
+        self.router.setsockopt(zmq.RCVHWM, 0)
+        if port:
+            try:
+                self.router.bind(f"tcp://{ip}:{port}")
+            except zmq.ZMQError as exc:
+                raise RaySystemError(f"{name} cannot listen on {ip}:{port}: {exc}") from exc
+        else:
+            port = self.router.bind_to_random_port(f"tcp://{ip}")
+        self.port = port
+        self.address = f"tcp://{ip}:{port}"
+        self.peers: dict[str, zmq.Socket] = {}
+        self._callbacks: dict[str, object] = {}
+        self.handlers = self._make_handlers()
+        router = self.router
+
+        def on_router(frames):
+            msg = self.session.unpack(frames)
+            if msg is not None:
+                self.dispatch(msg, router, msg.idents)
+
+        self.loop.add_socket(self.router, on_router)
+
+    def _make_handlers(self) -> dict:
+        return {name: getattr(self, "handle_" + name) for name in self.msg_types}
+
+    # -- sockets ----------------------------------------------------------------------
+    def peer(self, address: str) -> zmq.Socket:
+        """The DEALER connected to ``address`` (loop thread, or before the loop runs)."""
+        sock = self.peers.get(address)
+        if sock is None:
+            sock = self.ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, 0)
+            sock.setsockopt(zmq.RCVHWM, 0)
+            sock.connect(address)
+            self.peers[address] = sock
+
+            def on_dealer(frames):
+                msg = self.session.unpack(frames)
+                if msg is not None:
+                    self.dispatch(msg, sock, None)
+
+            self.loop.add_socket(sock, on_dealer)
+        return sock
+
+    def drop_peer(self, address: str) -> None:
+        sock = self.peers.pop(address, None)
+        if sock is not None:
+            self.loop.remove_socket(sock)
+            sock.close(0)
+
+    # -- messages ---------------------------------------------------------------------
+    def before_dispatch(self) -> None:
+        """Hook run before each message (the core worker drains ref events here)."""
+
+    def dispatch(self, msg, sock, idents) -> None:
+        self.before_dispatch()
+        parent_id = msg.parent.get("msg_id") if msg.parent else None
+        if parent_id is not None:
+            callback = self._callbacks.pop(parent_id, None)
+            if callback is not None:
+                callback(msg)
+                return
+        handler = self.handlers.get(msg.msg_type)
+        if handler is None:
+            if not msg.msg_type.endswith("_reply"):
+                log.warning("%s: no handler for %r", self.name, msg.msg_type)
+                if msg.msg_type.endswith("_request"):
+                    self.reply_error(sock, idents, msg, "UnknownMessage", f"{self.name} does not handle {msg.msg_type}")
+            return
+        try:
+            handler(msg, sock, idents)
+        except Exception as exc:  # a request always gets an answer, never a hang
+            log.exception("%s: error handling %s", self.name, msg.msg_type)
+            if msg.msg_type.endswith("_request"):
+                self.reply_error(sock, idents, msg, type(exc).__name__, str(exc))
+
+    def send(self, sock, msg_type, content, buffers=(), idents=None, parent=None):
+        self.session.send(sock, msg_type, content, buffers, parent=parent, ident=idents)
+
+    def reply(self, sock, idents, request, msg_type, content, buffers=()):
+        content.setdefault("status", "ok")
+        self.session.send(sock, msg_type, content, buffers, parent=request.header, ident=idents)
+
+    def reply_error(self, sock, idents, request, ename: str, evalue: str) -> None:
+        reply_type = request.msg_type.replace("_request", "_reply")
+        self.session.send(
+            sock,
+            reply_type,
+            {"status": "error", "ename": ename, "evalue": evalue, "traceback": []},
+            parent=request.header,
+            ident=idents,
+        )
+
+    def request(self, sock, msg_type, content, callback, buffers=(), idents=None):
+        """Send a request; ``callback(reply)`` runs on the loop thread.  Loop thread only."""
+        header = self.session.header(msg_type)
+        self._callbacks[header["msg_id"]] = callback
+        self.session.send(sock, msg_type, content, buffers, header=header, ident=idents)
+        return header["msg_id"]
+
+    def call(self, target, msg_type: str, content: dict, timeout: float = 10.0, buffers=()):
+        """Blocking request from another thread: the reply message, or RaySystemError."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def send():
+            sock = self.peer(target) if isinstance(target, str) else target
+            msg_id = self.request(sock, msg_type, content, fut.set_result, buffers)
+            self.loop.call_later(timeout + 1, self._callbacks.pop, msg_id, None)
+
+        self.loop.call_soon(send)
+        try:
+            msg = fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            name = target if isinstance(target, str) else "a peer"
+            raise RaySystemError(f"no reply to {msg_type} from {name} within {timeout} s; is the cluster running?")
+        if msg.content.get("status") == "error":
+            raise RaySystemError(f"{msg_type} failed: {msg.content.get('ename')}: {msg.content.get('evalue')}")
+        return msg
+
+    def close(self) -> None:
+        self.loop.close()
+        self.ctx.destroy(linger=0)

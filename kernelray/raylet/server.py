@@ -1,0 +1,398 @@
+"""The raylet: one per node.  Grants worker leases against the node's resources.
+
+Owners ask for a lease for a resource shape; the raylet grants an idle worker of the
+right job and runtime env when the resources fit, starts one (through the worker
+factory) when none is idle, and queues the request otherwise.  A worker blocked in
+``get`` inside a task gives its CPU back until it resumes, so nested fan-out never
+deadlocks.  Requests that no node could ever fit are "infeasible": the owner is told
+once and the request waits, as in Ray.  Resources go to the GCS in a heartbeat every
+100 ms.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from .. import _process
+from ..protocol.endpoint import Endpoint
+from . import resources as res
+from .worker_pool import WorkerFactory
+
+log = logging.getLogger("kernelray.raylet")
+
+STARTING, IDLE, LEASED, DEAD = "STARTING", "IDLE", "LEASED", "DEAD"
+HEARTBEAT_S = 0.1
+IDLE_WORKER_KILL_S = 10.0
+
+
+@dataclass(eq=False)
+class WorkerInfo:
+    worker_id: str
+    env_key: str
+    state: str = STARTING
+    pid: int = 0
+    address: str = ""
+    job_id: str | None = None
+    lease_id: str | None = None
+    idle_since: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(eq=False)
+class Lease:
+    lease_id: str
+    worker: WorkerInfo
+    resources: dict
+    owner_address: str
+    owner_idents: list
+    blocked: bool = False
+
+
+@dataclass(eq=False)
+class LeaseRequest:
+    request_id: str
+    resources: dict
+    job_id: str
+    owner_address: str
+    env: dict
+    env_key: str
+    msg: object
+    idents: list
+    infeasible_told: bool = False
+
+
+def env_key_of(runtime_env: dict | None) -> str:
+    env_vars = (runtime_env or {}).get("env_vars") or {}
+    return json.dumps(sorted(env_vars.items())) if env_vars else ""
+
+
+class Raylet(Endpoint):
+    msg_types = [
+        "register_worker_request",
+        "request_worker_lease_request",
+        "lease_returned",
+        "lease_request_cancelled",
+        "worker_blocked",
+        "worker_unblocked",
+        "get_node_info_request",
+        "job_finished",
+        "kill_worker_request",
+    ]
+
+    def __init__(self, *, key: bytes, gcs_address: str, factory: WorkerFactory, total: dict, node_id: str,
+                 session_dir: str, ip: str = "127.0.0.1", port: int | None = None, prestart: int = 0,
+                 is_head: bool = False, parent_pid: int | None = None):
+        super().__init__(key, ip=ip, port=port, name="raylet")
+        self.node_id = node_id
+        self.session_dir = session_dir
+        self.factory = factory
+        self.total = dict(total)
+        self.available = dict(total)
+        self.is_head = is_head
+        self.gcs = self.peer(gcs_address)
+        self.gcs_address = gcs_address
+        self.workers: dict[str, WorkerInfo] = {}
+        self.by_pid: dict[int, WorkerInfo] = {}
+        self.leases: dict[str, Lease] = {}
+        self.pending: deque[LeaseRequest] = deque()
+        self.prestart = prestart
+        self.parent = _process.ParentWatch(parent_pid)
+        self._lease_ids = itertools.count(1)
+        self._worker_ids = itertools.count(1)
+        self.loop.add_fd(factory.events_fd, self._poll_factory)
+        self.stopping = False
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        for _ in range(self.prestart):
+            self._spawn("")
+        self.loop.call_every(HEARTBEAT_S, self._heartbeat)
+        self.loop.call_every(0.5, self._housekeeping)
+        self.send(self.gcs, "subscribe_request", {"channels": ["job_finished"]})
+
+    def register_with_gcs(self, timeout: float = 30.0) -> None:
+        info = self.node_info()
+        self.call(self.gcs, "register_node_request", info, timeout=timeout)
+
+    def node_info(self) -> dict:
+        return {
+            "node_id": self.node_id,
+            "address": self.address,
+            "ip": self.ip,
+            "pid": os.getpid(),
+            "resources_total": self.total,
+            "resources_available": self.available,
+            "is_head": self.is_head,
+            "session_dir": self.session_dir,
+        }
+
+    def _heartbeat(self) -> None:
+        self.send(
+            self.gcs,
+            "node_heartbeat",
+            {
+                "node_id": self.node_id,
+                "resources_available": self.available,
+                "pending": len(self.pending),
+                "workers": len(self.workers),
+            },
+        )
+
+    def _housekeeping(self) -> None:
+        self.parent.check(self.kill_everything)
+        now = time.monotonic()
+        idle = [w for w in self.workers.values() if w.state == IDLE]
+        excess = len(idle) - max(self.prestart, 1)
+        for w in sorted(idle, key=lambda w: w.idle_since):
+            if excess <= 0:
+                break
+            if now - w.idle_since > IDLE_WORKER_KILL_S:
+                self._kill_worker(w)
+                excess -= 1
+
+    def kill_everything(self) -> None:
+        """Stop every worker and the factory now (used on SIGTERM and parent death)."""
+        self.stopping = True
+        for w in list(self.workers.values()):
+            if w.pid:
+                try:
+                    os.kill(w.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        try:
+            os.kill(self.factory.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    # -- workers ------------------------------------------------------------------------
+    def _spawn(self, env_key: str, env: dict | None = None) -> WorkerInfo:
+        wid = os.urandom(16).hex()
+        w = WorkerInfo(wid, env_key)
+        self.workers[wid] = w
+        self.factory.spawn(wid, env)
+        return w
+
+    def _poll_factory(self) -> None:
+        for ev in self.factory.read_events():
+            kind = ev.get("event")
+            if kind == "started":
+                w = self.workers.get(ev["worker_id"])
+                if w is not None:
+                    w.pid = ev["pid"]
+                    self.by_pid[w.pid] = w
+            elif kind == "exited":
+                self._on_worker_exit(ev.get("worker_id"), ev.get("exit_code"))
+            elif kind == "factory_exited" and not self.stopping:
+                log.error("the worker factory died; the raylet stops")
+                self.kill_everything()
+                os._exit(1)
+
+    def _on_worker_exit(self, wid: str | None, exit_code) -> None:
+        w = self.workers.pop(wid, None) if wid else None
+        if w is None:
+            return
+        self.by_pid.pop(w.pid, None)
+        prev = w.state
+        w.state = DEAD
+        if w.lease_id is not None:
+            lease = self.leases.pop(w.lease_id, None)
+            if lease is not None:
+                if not lease.blocked:
+                    res.add(self.available, lease.resources)
+                reason = _describe_exit(exit_code)
+                self.send(self.router, "worker_died", {"lease_id": lease.lease_id, "worker_id": w.worker_id,
+                                                        "reason": reason}, idents=lease.owner_idents)
+        if w.address:
+            self.send(self.gcs, "worker_died", {"worker_id": w.worker_id, "address": w.address,
+                                                "node_id": self.node_id, "exit_code": exit_code})
+        if prev == STARTING and not self.stopping:
+            log.warning("worker %s exited while starting (code %s); see its log in %s/logs",
+                        w.worker_id[:8], exit_code, self.session_dir)
+        if not self.stopping:
+            self._schedule()
+
+    def _kill_worker(self, w: WorkerInfo) -> None:
+        if w.pid:
+            try:
+                os.kill(w.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def handle_register_worker_request(self, msg, sock, idents) -> None:
+        c = msg.content
+        w = self.workers.get(c["worker_id"])
+        if w is None:
+            self.reply_error(sock, idents, msg, "UnknownWorker", "this raylet did not start that worker")
+            return
+        w.address = c["address"]
+        w.pid = c.get("pid", w.pid)
+        self.by_pid[w.pid] = w
+        w.state = IDLE
+        w.idle_since = time.monotonic()
+        self.reply(sock, idents, msg, "register_worker_reply", {"node_id": self.node_id})
+        self._schedule()
+
+    def handle_kill_worker_request(self, msg, sock, idents) -> None:
+        w = self.workers.get(msg.content.get("worker_id", ""))
+        if w is not None:
+            self._kill_worker(w)
+        self.reply(sock, idents, msg, "kill_worker_reply", {"killed": w is not None})
+
+    # -- leases ---------------------------------------------------------------------------
+    def handle_request_worker_lease_request(self, msg, sock, idents) -> None:
+        c = msg.content
+        env = (c.get("runtime_env") or {}).get("env_vars") or {}
+        req = LeaseRequest(
+            c["request_id"],
+            {k: float(v) for k, v in (c.get("resources") or {}).items() if v},
+            c.get("job_id", ""),
+            c.get("owner_address", ""),
+            env,
+            env_key_of(c.get("runtime_env")),
+            msg,
+            idents,
+        )
+        self.pending.append(req)
+        self._schedule()
+
+    def handle_lease_request_cancelled(self, msg, sock, idents) -> None:
+        rid = msg.content.get("request_id")
+        for req in list(self.pending):
+            if req.request_id == rid:
+                self.pending.remove(req)
+                self.reply_error(self.router, req.idents, req.msg, "LeaseRequestCancelled", "cancelled by the owner")
+                return
+
+    def handle_lease_returned(self, msg, sock, idents) -> None:
+        c = msg.content
+        lease = self.leases.pop(c.get("lease_id", ""), None)
+        if lease is None:
+            return
+        if not lease.blocked:
+            res.add(self.available, lease.resources)
+        w = lease.worker
+        w.lease_id = None
+        if c.get("kill"):
+            self._kill_worker(w)
+        elif w.state == LEASED:
+            w.state = IDLE
+            w.idle_since = time.monotonic()
+        self._schedule()
+
+    def handle_worker_blocked(self, msg, sock, idents) -> None:
+        lease = self._lease_of(msg.content.get("worker_id"))
+        if lease is not None and not lease.blocked:
+            lease.blocked = True
+            res.add(self.available, {"CPU": lease.resources.get("CPU", 0.0)})
+            self._schedule()
+
+    def handle_worker_unblocked(self, msg, sock, idents) -> None:
+        lease = self._lease_of(msg.content.get("worker_id"))
+        if lease is not None and lease.blocked:
+            lease.blocked = False
+            res.subtract(self.available, {"CPU": lease.resources.get("CPU", 0.0)})
+
+    def _lease_of(self, worker_id):
+        w = self.workers.get(worker_id or "")
+        return self.leases.get(w.lease_id) if w is not None and w.lease_id else None
+
+    def _schedule(self) -> None:
+        """Grant what fits, start workers for what lacks one, tell owners what never fits."""
+        if not self.pending or self.stopping:
+            return
+        starting: dict[str, int] = {}
+        for w in self.workers.values():
+            if w.state == STARTING:
+                starting[w.env_key] = starting.get(w.env_key, 0) + 1
+        still = deque()
+        while self.pending:
+            req = self.pending.popleft()
+            if not res.fits(req.resources, self.available):
+                if not req.infeasible_told and not res.fits(req.resources, self.total):
+                    req.infeasible_told = True
+                    self.send(self.router, "lease_infeasible", {"request_id": req.request_id,
+                                                                 "resources": req.resources,
+                                                                 "total": self.total}, idents=req.idents)
+                still.append(req)
+                continue
+            w = self._idle_worker(req)
+            if w is None:
+                if starting.get(req.env_key, 0) > 0:
+                    starting[req.env_key] -= 1
+                else:
+                    self._spawn(req.env_key, req.env)
+                still.append(req)
+                continue
+            self._grant(req, w)
+        self.pending = still
+
+    def _idle_worker(self, req: LeaseRequest) -> WorkerInfo | None:
+        best = None
+        for w in self.workers.values():
+            if w.state != IDLE or w.env_key != req.env_key:
+                continue
+            if w.job_id == req.job_id:
+                return w
+            if w.job_id is None and best is None:
+                best = w
+        return best
+
+    def _grant(self, req: LeaseRequest, w: WorkerInfo) -> None:
+        lease_id = f"{self.node_id[:8]}-{next(self._lease_ids)}"
+        res.subtract(self.available, req.resources)
+        w.state = LEASED
+        w.job_id = req.job_id
+        w.lease_id = lease_id
+        self.leases[lease_id] = Lease(lease_id, w, req.resources, req.owner_address, req.idents)
+        self.reply(
+            self.router,
+            req.idents,
+            req.msg,
+            "request_worker_lease_reply",
+            {
+                "request_id": req.request_id,
+                "lease_id": lease_id,
+                "worker_id": w.worker_id,
+                "worker_address": w.address,
+                "node_id": self.node_id,
+            },
+        )
+
+    # -- info and jobs ----------------------------------------------------------------------
+    def handle_get_node_info_request(self, msg, sock, idents) -> None:
+        info = self.node_info()
+        info["workers"] = [
+            {"worker_id": w.worker_id, "pid": w.pid, "state": w.state, "job_id": w.job_id, "lease_id": w.lease_id}
+            for w in self.workers.values()
+        ]
+        info["pending_leases"] = len(self.pending)
+        self.reply(sock, idents, msg, "get_node_info_reply", info)
+
+    def handle_job_finished(self, msg, sock, idents) -> None:
+        """A driver left: its workers go, the leases it held come back."""
+        job_id = msg.content.get("job_id")
+        for w in list(self.workers.values()):
+            if w.job_id == job_id:
+                self._kill_worker(w)
+        for req in list(self.pending):
+            if req.job_id == job_id:
+                self.pending.remove(req)
+
+
+def _describe_exit(code) -> str:
+    if code is None:
+        return "it exited"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"it was killed by {name}"
+    return f"it exited with code {code}"

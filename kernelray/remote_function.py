@@ -1,0 +1,109 @@
+"""``@remote`` on a function: RemoteFunction, ``.options()``, ``.remote()``."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+
+import cloudpickle
+
+from .options import TASK_OPTIONS, resources_of, validate
+
+
+class RemoteFunction:
+    """A function that runs as a task: call ``.remote(...)`` to get ObjectRefs."""
+
+    def __init__(self, function, options: dict):
+        if not callable(function):
+            raise TypeError(f"@remote expects a function or a class, got {type(function).__name__}")
+        self._function = function
+        self._options = validate(dict(options), TASK_OPTIONS, "remote functions")
+        self._name = getattr(function, "__name__", "function")
+        self._qualname = f"{getattr(function, '__module__', '__main__')}.{getattr(function, '__qualname__', self._name)}"
+        self._blob = None
+        self._fn_id = None
+        self.__name__ = self._name
+        self.__qualname__ = getattr(function, "__qualname__", self._name)
+        self.__doc__ = function.__doc__
+        self.__wrapped__ = function
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            f"Remote functions cannot be called directly. Instead of running '{self._qualname}()', "
+            f"try '{self._qualname}.remote()'."
+        )
+
+    def __repr__(self) -> str:
+        return f"<kernelray remote function {self._qualname}>"
+
+    def options(self, **options) -> "_BoundOptions":
+        validate(options, TASK_OPTIONS, "remote functions")
+        return _BoundOptions(self, {**self._options, **options})
+
+    def remote(self, *args, **kwargs):
+        return self._remote(args, kwargs, self._options)
+
+    def bind(self, *args, **kwargs):
+        raise NotImplementedError("Ray DAGs (.bind) are not supported by kernelray")
+
+    def _export(self):
+        if self._blob is None:
+            try:
+                blob = cloudpickle.dumps(self._function, protocol=5)
+            except Exception as exc:
+                raise TypeError(
+                    f"Could not serialize the function {self._qualname}: {type(exc).__name__}: {exc}. "
+                    "Functions are shipped by value with cloudpickle; move what it captures (locks, "
+                    "sockets, open files) inside the function."
+                ) from exc
+            self._blob = blob
+            self._fn_id = hashlib.sha1(blob).hexdigest()[:24]
+        return self._fn_id, self._blob
+
+    def _remote(self, args, kwargs, opts):
+        from . import api
+
+        core = api._connected_core()
+        fn_id, blob = self._export()
+        return core.submit_task(
+            name=opts.get("name") or self._name,
+            fn_id=fn_id,
+            fn_blob=blob,
+            signature=self._function,
+            args=args,
+            kwargs=kwargs,
+            num_returns=opts.get("num_returns", 1),
+            resources=resources_of(opts, 1),
+            max_retries=opts.get("max_retries", 3),
+            retry_exceptions=opts.get("retry_exceptions", False),
+            runtime_env=opts.get("runtime_env"),
+        )
+
+
+class _BoundOptions:
+    def __init__(self, fn: RemoteFunction, options: dict):
+        self._fn = fn
+        self._options = options
+
+    def remote(self, *args, **kwargs):
+        return self._fn._remote(args, kwargs, self._options)
+
+    def options(self, **options):
+        validate(options, TASK_OPTIONS, "remote functions")
+        return _BoundOptions(self._fn, {**self._options, **options})
+
+    def __call__(self, *args, **kwargs):
+        return self._fn(*args, **kwargs)
+
+
+def argument_names(fn, args, kwargs) -> list:
+    """A name for each positional and keyword argument, for error messages."""
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for i in range(len(args)):
+        names.append(f"'{params[i]}' (position {i})" if i < len(params) else f"position {i}")
+    names += [f"'{k}'" for k in kwargs]
+    return names

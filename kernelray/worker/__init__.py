@@ -1,0 +1,1 @@
+"""The worker process: a CoreWorker that also runs tasks pushed by owners."""
