@@ -23,7 +23,7 @@ import time
 from . import _process
 from .exceptions import RaySystemError
 
-ROOT = os.environ.get("KERNELRAY_TMPDIR") or os.path.join(tempfile.gettempdir(), "kernelray")
+ROOT = os.environ.get("KERNELRAY_TMPDIR") or os.path.join(tempfile.gettempdir(), f"kernelray-{os.getuid()}")
 CLUSTERS_DIR = os.path.join(ROOT, "clusters")
 CURRENT_CLUSTER = os.path.join(ROOT, "current_cluster.json")
 READY_TIMEOUT_S = 30.0

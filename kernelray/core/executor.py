@@ -21,11 +21,13 @@ import traceback
 from collections import deque
 
 import cloudpickle
+import zmq
 
 from .. import _process
 from ..exceptions import RayTaskError, TaskCancelledError
 from . import context
 from .memory_store import ERROR, VALUE, StoredObject
+from ..protocol.session import recv_frames
 from .serialization import deserialize, serialize, serialize_error
 from .task_spec import STREAMING
 
@@ -87,34 +89,61 @@ class Executor:
         self.title = "IDLE"
         self.job_config_applied = False
         self.actor = None  # set when this worker hosts an actor
+        self.cancelled: set = set()
+        self.task_sock = None
+        self.task_address = ""
+        self._last_task: ExecTask | None = None
 
-    # -- loop thread ------------------------------------------------------------------
+    # -- the task socket (main thread only) ------------------------------------------
+    def bind_task_socket(self) -> str:
+        """A ROUTER owned by the main thread: owners push here, results go back on it."""
+        import zmq
+
+        sock = self.core.ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, 0)
+        sock.setsockopt(zmq.RCVHWM, 0)
+        port = sock.bind_to_random_port(f"tcp://{self.core.ip}")
+        self.task_sock = sock
+        self.task_address = f"tcp://{self.core.ip}:{port}"
+        return self.task_address
+
+    def _receive(self, timeout_ms: int) -> None:
+        """Move pushed tasks from the task socket into the local queue."""
+        sock = self.task_sock
+        if not sock.poll(timeout_ms):
+            return
+        unpack = self.core.session.unpack
+        while True:
+            try:
+                frames = recv_frames(sock)
+            except zmq.Again:
+                return
+            msg = unpack(frames)
+            if msg is None:
+                continue
+            if msg.msg_type != "push_task_request":
+                log.warning("task socket: unexpected %s", msg.msg_type)
+                continue
+            self.accept(msg, msg.idents)
+
     def accept(self, msg, idents) -> None:
         c = msg.content
         if "job_config" in c and not self.job_config_applied:
             self.job_config_applied = True
-            self.queue.append(("job_config", c["job_config"]))
+            self._apply_job_config(c["job_config"])
         frames = msg.buffers
         pos = 0
-        tasks = []
         for d in c["tasks"]:
             n = d["nframes"]
-            tasks.append(ExecTask(d, frames[pos : pos + n], idents, c.get("lease_id")))
+            self.queue.append(ExecTask(d, frames[pos : pos + n], idents, c.get("lease_id")))
             pos += n
-        with self.cv:
-            self.queue.extend(tasks)
-            self.cv.notify()
 
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
+        """From the loop thread: cancel a queued or running task."""
         if recursive:
             self.core.submitter.cancel_children(task_id, force)
-        with self.cv:
-            for t in list(self.queue):
-                if isinstance(t, ExecTask) and t.task_id == task_id:
-                    self.queue.remove(t)
-                    self.results.append(self._error_result(t, TaskCancelledError(task_id.hex()), False))
-                    self.core.loop.call_soon(self.flush_results)
-                    return
+        self.cancelled.add(task_id)
         running, ctx = self.running, self.running_ctx
         if running is None or running.task_id != task_id or ctx is None:
             return
@@ -128,28 +157,30 @@ class Executor:
     # -- main thread ------------------------------------------------------------------
     def run_forever(self) -> None:
         signal.signal(signal.SIGINT, self._on_sigint)
+        queue = self.queue
         while True:
-            with self.cv:
-                while not self.queue:
-                    if self.results:
-                        self.flush_results()
+            if not queue:
+                if self.results:
+                    self.flush_results()
+                self._receive(0)
+                if not queue:
                     if self.title != "IDLE":
                         self.title = "IDLE"
                         _process.set_title("kernelray::IDLE")
-                    self.cv.wait(1.0)
-                item = self.queue.popleft()
-            if isinstance(item, tuple):
-                self._apply_job_config(item[1])
-                continue
-            result = self.execute(item)
+                    self._receive(1000)
+                    continue
+            item = queue.popleft()
+            if item.task_id in self.cancelled:
+                self.cancelled.discard(item.task_id)
+                result = self._error_result(item, TaskCancelledError(item.task_id.hex()), False)
+            else:
+                result = self.execute(item)
             if not self.results:
                 self.first_unsent = time.monotonic()
             self.results.append(result)
-            if (
-                not self.queue
-                or len(self.results) >= FLUSH_EVERY
-                or time.monotonic() - self.first_unsent > FLUSH_AFTER_S
-            ):
+            if not queue:
+                self._receive(0)
+            if not queue or len(self.results) >= FLUSH_EVERY or time.monotonic() - self.first_unsent > FLUSH_AFTER_S:
                 self.flush_results()
 
     def _on_sigint(self, signum, frame):
@@ -170,22 +201,19 @@ class Executor:
                 pass
 
     def flush_results(self) -> None:
-        """Send finished results (any thread; the send happens on the loop thread)."""
-        self.flush_output()
+        """Send finished results back on the task socket (main thread)."""
+        self._send_output_direct()
         results, self.results = self.results, []
-        if results:
-            self.core.loop.call_soon(self._send_results, results)
-
-    def _send_results(self, results) -> None:
         groups: dict = {}
         for idents, lease_id, r, frames in results:
             key = (tuple(idents), lease_id)
             g = groups.setdefault(key, ([], []))
             g[0].append(r)
             g[1].extend(frames)
-        core = self.core
+        session = self.core.session
         for (idents, lease_id), (rs, frames) in groups.items():
-            core.send(core.router, "push_task_reply", {"status": "ok", "lease_id": lease_id, "results": rs}, frames, list(idents))
+            session.send(self.task_sock, "push_task_reply", {"status": "ok", "lease_id": lease_id, "results": rs},
+                         frames, ident=list(idents))
 
     # -- running one task -------------------------------------------------------------
     def load_function(self, t: ExecTask):
@@ -218,6 +246,7 @@ class Executor:
         name = d["name"]
         ctx = TaskContext(t.task_id, name, d.get("route"), d.get("job_id"))
         self.running, self.running_ctx = t, ctx
+        self._last_task = t
         context.task_local.spec = ctx
         if ctx.route:
             self.last_route = ctx.route
@@ -283,14 +312,13 @@ class Executor:
             for item in gen:
                 obj = self._serialize_return(t, item)
                 count += 1
-                self.flush_output()
-                core.loop.call_soon(
-                    core.send,
-                    core.router,
+                self._send_output_direct()
+                core.session.send(
+                    self.task_sock,
                     "generator_item_yielded",
                     {"task_id": t.d["task_id"], "index": count, "kind": obj.kind},
                     obj.frames(),
-                    list(t.idents),
+                    ident=list(t.idents),
                 )
         except Exception:
             res = self._error_result(t, self._task_error(t.d["name"], sys.exc_info()), False)
@@ -340,10 +368,28 @@ class Executor:
         name = ctx.name if ctx is not None else self.title
         self.output.append((stream, text, route, name))
 
-    def flush_output(self) -> None:
-        out = self.output
-        if not out:
+    def _send_output_direct(self) -> None:
+        """Main thread: output of the task just run goes out before its result.
+
+        When the driver is the owner it travels on the task socket, in order with the
+        result; otherwise the loop thread sends it to the driver.
+        """
+        if not self.output:
             return
+        t = self._last_task
+        owner_is_driver = t is not None and (t.d.get("route") or {}).get("driver") == t.d.get("owner")
+        if not owner_is_driver:
+            self.flush_output()
+            return
+        for stream, texts, route, name in self._group_output():
+            if route and route.get("driver") == t.d.get("owner"):
+                self.core.session.send(self.task_sock, "output_emitted", self._output_content(stream, texts, route, name),
+                                       ident=list(t.idents))
+            else:
+                self.core.loop.call_soon(self._send_output, [(stream, texts, route, name)])
+
+    def _group_output(self) -> list:
+        out = self.output
         groups: list = []
         while out:
             stream, text, route, name = out.popleft()
@@ -351,23 +397,31 @@ class Executor:
                 groups[-1][1].append(text)
             else:
                 groups.append((stream, [text], route, name))
-        self.core.loop.call_soon(self._send_output, groups)
+        return groups
+
+    def _output_content(self, stream, texts, route, name) -> dict:
+        return {
+            "stream": stream,
+            "text": "".join(texts),
+            "name": name,
+            "pid": os.getpid(),
+            "job_id": route.get("job_id"),
+            "parent": route.get("parent"),
+            "task_id": route.get("task_id"),
+        }
+
+    def flush_output(self) -> None:
+        """Any thread: hand buffered output to the loop thread for the driver."""
+        if self.output:
+            groups = self._group_output()
+            self.core.loop.call_soon(self._send_output, groups)
 
     def _send_output(self, groups) -> None:
         core = self.core
-        pid = os.getpid()
         for stream, texts, route, name in groups:
             if not route or not route.get("driver"):
                 continue
-            content = {
-                "stream": stream,
-                "text": "".join(texts),
-                "name": name,
-                "pid": pid,
-                "job_id": route.get("job_id"),
-                "parent": route.get("parent"),
-                "task_id": route.get("task_id"),
-            }
+            content = self._output_content(stream, texts, route, name)
             try:
                 core.send(core.peer(route["driver"]), "output_emitted", content)
             except Exception:  # noqa: BLE001 - a bad route must not break the loop

@@ -78,6 +78,7 @@ class TaskSpec:
             "attempt": self.attempt,
             "job_id": self.job_id.hex(),
             "route": self.route,
+            "owner": self.owner,
             "nframes": len(frames),
         }
         if self.actor_id is not None:

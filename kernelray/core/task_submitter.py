@@ -44,6 +44,7 @@ class Lease:
     address: str
     node_id: str
     sock: object
+    core_address: str = ""
     in_flight: dict = field(default_factory=dict)
     linger: object = None
 
@@ -199,7 +200,8 @@ class TaskSubmitter:
                 while q.queue:
                     self._fail(q.queue.popleft(), err)
             return
-        lease = Lease(c["lease_id"], c["worker_id"], c["worker_address"], c.get("node_id", ""), self.core.peer(c["worker_address"]))
+        lease = Lease(c["lease_id"], c["worker_id"], c["worker_address"], c.get("node_id", ""),
+                      self.core.peer(c["worker_address"]), c.get("core_address", c["worker_address"]))
         q.leases[lease.lease_id] = lease
         self.leases[lease.lease_id] = (q, lease)
         self._pump(q)
@@ -378,6 +380,7 @@ class TaskSubmitter:
         if lease.linger is not None:
             lease.linger.cancel()
         self.core.drop_peer(lease.address)
+        self.core.drop_peer(lease.core_address)
         self.sent_fns.pop(lease.address, None)
         self.sent_job_config.discard(lease.address)
         why = c.get("reason") or "the worker process died"
@@ -407,18 +410,13 @@ class TaskSubmitter:
             if c.get("request_id") in q.pending_requests and not q.warned_infeasible:
                 q.warned_infeasible = True
                 name = q.queue[0].name if q.queue else "a task"
-                log.warning(
-                    "kernelray: %s cannot be scheduled: it requires %s but no node has that much "
-                    "(total: %s). It waits until a node with those resources joins (Ray calls this 'infeasible').",
-                    name,
-                    q.resources,
-                    c.get("total"),
-                )
+                total = {k: v for k, v in (c.get("total") or {}).items()
+                         if not k.startswith("node:") and k not in ("memory", "object_store_memory")}
                 import sys
 
                 print(
                     f"Warning: the task {name} requires {q.resources}, more than any node of the cluster has "
-                    f"({c.get('total')}); it stays pending until a node with those resources joins.",
+                    f"({total}); it stays pending (infeasible) until a node with those resources joins.",
                     file=sys.stderr,
                 )
 
@@ -440,7 +438,7 @@ class TaskSubmitter:
             self._fail(spec, TaskCancelledError(task_id.hex()))
         elif spec.lease is not None:
             core = self.core
-            core.send(spec.lease.sock, "cancel_task_request", {"task_id": task_id.hex(), "force": force, "recursive": recursive})
+            core.send(core.peer(spec.lease.core_address), "cancel_task_request", {"task_id": task_id.hex(), "force": force, "recursive": recursive})
         if recursive:
             self.cancel_children(task_id, force)
 

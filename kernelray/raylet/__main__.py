@@ -50,10 +50,11 @@ def main(argv=None) -> None:
             port = s.getsockname()[1]
     worker_cfg["raylet_address"] = f"tcp://{args.ip}:{port}"
     from .worker_pool import WorkerFactory
+    from ..worker import main as _worker_main  # noqa: F401 - imported once here, shared by every fork
+    from .server import Raylet
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     factory = WorkerFactory.start(worker_cfg)  # before any zmq context or thread exists
-    from .server import Raylet
 
     total = json.loads(args.resources)
     raylet = Raylet(

@@ -39,6 +39,7 @@ class WorkerInfo:
     state: str = STARTING
     pid: int = 0
     address: str = ""
+    task_address: str = ""
     job_id: str | None = None
     lease_id: str | None = None
     idle_since: float = 0.0
@@ -232,6 +233,7 @@ class Raylet(Endpoint):
             self.reply_error(sock, idents, msg, "UnknownWorker", "this raylet did not start that worker")
             return
         w.address = c["address"]
+        w.task_address = c.get("task_address") or c["address"]
         w.pid = c.get("pid", w.pid)
         self.by_pid[w.pid] = w
         w.state = IDLE
@@ -360,7 +362,8 @@ class Raylet(Endpoint):
                 "request_id": req.request_id,
                 "lease_id": lease_id,
                 "worker_id": w.worker_id,
-                "worker_address": w.address,
+                "worker_address": w.task_address,
+                "core_address": w.address,
                 "node_id": self.node_id,
             },
         )

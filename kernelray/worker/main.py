@@ -36,10 +36,11 @@ def run_worker(cfg: dict, worker_id_hex: str, zygote_pid: int) -> None:
     core.loop.call_every(0.5, watch.check)
     core.start()
     core.loop.call_soon(core.send, core.gcs, "subscribe_request", {"channels": ["owner_died", "job_finished", "node_removed"]})
+    task_address = executor.bind_task_socket()
     core.call(
         core.raylet,
         "register_worker_request",
-        {"worker_id": worker_id_hex, "address": core.address, "pid": os.getpid()},
+        {"worker_id": worker_id_hex, "address": core.address, "task_address": task_address, "pid": os.getpid()},
         timeout=60,
     )
     executor.run_forever()
