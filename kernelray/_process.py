@@ -17,6 +17,10 @@ import sys
 READY_PREFIX = "KERNELRAY_READY "
 PR_SET_PDEATHSIG = 1
 
+# Keep /proc/<pid>/environ readable (KERNELRAY_SESSION is how leftovers are found):
+# by default setproctitle grows the title over the environment block.
+os.environ.setdefault("SPT_NOENV", "1")
+
 try:
     from setproctitle import setproctitle as _setproctitle
 except ImportError:  # pragma: no cover - setproctitle is a dependency; keep working without it

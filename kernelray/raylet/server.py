@@ -372,7 +372,8 @@ class Raylet(Endpoint):
     def handle_get_node_info_request(self, msg, sock, idents) -> None:
         info = self.node_info()
         info["workers"] = [
-            {"worker_id": w.worker_id, "pid": w.pid, "state": w.state, "job_id": w.job_id, "lease_id": w.lease_id}
+            {"worker_id": w.worker_id, "pid": w.pid, "state": w.state, "job_id": w.job_id, "lease_id": w.lease_id,
+             "address": w.address, "task_address": w.task_address}
             for w in self.workers.values()
         ]
         info["pending_leases"] = len(self.pending)
