@@ -198,9 +198,13 @@ class ClusterProcesses:
         return [sp.proc.pid for sp in self.spawned]
 
     def stop(self, timeout: float = 2.0) -> None:
-        """SIGTERM every process group we started, then SIGKILL what is left; reap."""
+        """SIGTERM every server we started (each stops and reaps its own children), then
+        SIGKILL whatever is left of their process groups; reap."""
         for sp in self.spawned:
-            _signal_group(sp.proc.pid, signal.SIGTERM)
+            try:
+                sp.proc.send_signal(signal.SIGTERM)
+            except OSError:
+                pass
         deadline = time.monotonic() + timeout
         for sp in self.spawned:
             try:

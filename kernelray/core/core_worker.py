@@ -124,6 +124,8 @@ class CoreWorker(Endpoint):
         from ..object_ref import ObjectRef
 
         obj = serialize(value)
+        if obj.buffers:  # the caller may mutate its array after put: the object is a snapshot
+            obj = StoredObject(obj.kind, obj.data, [bytes(b) for b in obj.buffers], obj.contained)
         oid = self.next_put_id()
         ref = ObjectRef(oid, self.address)
         contained = obj.contained

@@ -159,7 +159,7 @@ class Raylet(Endpoint):
                 excess -= 1
 
     def kill_everything(self) -> None:
-        """Stop every worker and the factory now (used on SIGTERM and parent death)."""
+        """Stop every worker and the factory now, reaping them (SIGTERM and parent death)."""
         self.stopping = True
         for w in list(self.workers.values()):
             if w.pid:
@@ -167,10 +167,7 @@ class Raylet(Endpoint):
                     os.kill(w.pid, signal.SIGKILL)
                 except OSError:
                     pass
-        try:
-            os.kill(self.factory.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        self.factory.stop()
 
     # -- workers ------------------------------------------------------------------------
     def _spawn(self, env_key: str, env: dict | None = None) -> WorkerInfo:

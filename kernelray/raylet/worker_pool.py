@@ -58,6 +58,29 @@ class WorkerFactory:
         *lines, self._buf = self._buf.split(b"\n")
         return [json.loads(ln) for ln in lines if ln.strip()]
 
+    def stop(self, timeout: float = 2.0) -> None:
+        """SIGTERM the factory (it kills and reaps its workers) and reap it."""
+        import time
+
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except OSError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid:
+                return
+            time.sleep(0.002)
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (OSError, ChildProcessError):
+            pass
+
     def close(self) -> None:
         for fd in (self._cmd_w, self.events_fd):
             try:
@@ -70,8 +93,18 @@ def _zygote_main(cmd_r: int, ev_w: int, cfg: dict, raylet_pid: int) -> None:
     _process.set_title("kernelray::worker_factory")
     _process.die_with_parent(signal.SIGKILL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     children: dict[int, str] = {}
+
+    def on_term(signum, frame):  # kill and reap every worker, so none outlives us as a zombie
+        kill_all()
+        for pid in list(children):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
     buf = b""
 
     def report(**event):
