@@ -14,6 +14,7 @@ import logging
 import zmq
 
 from ..exceptions import RaySystemError
+from . import transport
 from .loop import IOLoop
 from .session import SignedSession
 
@@ -34,15 +35,10 @@ class Endpoint:
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         self.router.setsockopt(zmq.SNDHWM, 0)
         self.router.setsockopt(zmq.RCVHWM, 0)
-        if port:
-            try:
-                self.router.bind(f"tcp://{ip}:{port}")
-            except zmq.ZMQError as exc:
-                raise RaySystemError(f"{name} cannot listen on {ip}:{port}: {exc}") from exc
-        else:
-            port = self.router.bind_to_random_port(f"tcp://{ip}")
-        self.port = port
-        self.address = f"tcp://{ip}:{port}"
+        try:
+            self.port, self.address = transport.bind(self.router, ip, port)
+        except zmq.ZMQError as exc:
+            raise RaySystemError(f"{name} cannot listen on {ip}:{port}: {exc}") from exc
         self.peers: dict[str, zmq.Socket] = {}
         self._callbacks: dict[str, object] = {}
         self.handlers = self._make_handlers()
@@ -67,7 +63,7 @@ class Endpoint:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.SNDHWM, 0)
             sock.setsockopt(zmq.RCVHWM, 0)
-            sock.connect(address)
+            sock.connect(transport.connect_address(address))
             self.peers[address] = sock
 
             def on_dealer(frames):
@@ -154,5 +150,6 @@ class Endpoint:
         return msg
 
     def close(self) -> None:
+        transport.unlink_ipc(self.address)
         self.loop.close()
         self.ctx.destroy(linger=0)
