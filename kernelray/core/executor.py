@@ -103,9 +103,10 @@ class Executor:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
-        port = sock.bind_to_random_port(f"tcp://{self.core.ip}")
+        from ..protocol import transport
+
+        _, self.task_address = transport.bind(sock, self.core.ip)
         self.task_sock = sock
-        self.task_address = f"tcp://{self.core.ip}:{port}"
         return self.task_address
 
     def _receive(self, timeout_ms: int) -> None:
