@@ -82,8 +82,13 @@ def _send_forged(address: str, msg_type: str) -> None:
 
 def test_bad_signature_dropped_by_every_server(cluster):
     core = context.core
-    info = core.call(core.raylet, "get_node_info_request", {}).content
-    worker = next(w for w in info["workers"] if w["address"])
+    ray.get([ray.remote(lambda: 1).remote() for _ in range(4)])
+
+    def registered():
+        return [w for w in core.call(core.raylet, "get_node_info_request", {}).content["workers"] if w["address"]]
+
+    wait_until(lambda: registered(), 10, what="a registered worker")
+    worker = registered()[0]
     targets = {
         "gcs": (cluster["gcs_address"], "kv_put_request"),
         "raylet": (cluster["raylet_address"], "request_worker_lease_request"),
