@@ -51,6 +51,31 @@ def remote(*args, **kwargs):
     return lambda obj: make(obj, kwargs)
 
 
+def load_ipython_extension(ip):
+    """``%load_ext kernelray``: the ``%%remote`` magics and cell output routing."""
+    from .extension import load_ipython_extension as load
+
+    load(ip)
+
+
+def unload_ipython_extension(ip):
+    """``%unload_ext kernelray``: remove the magics; shut down a cluster they started."""
+    from .extension import unload_ipython_extension as unload
+
+    unload(ip)
+
+
+def _jupyter_autoattach():
+    import sys
+
+    if "ipykernel" in sys.modules:  # inside a Jupyter kernel: route output to cells on connect
+        from .extension import auto_attach
+
+        auto_attach()
+
+
+_jupyter_autoattach()
+
 __all__ = [
     "ObjectRef",
     "ObjectRefGenerator",

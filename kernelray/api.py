@@ -32,6 +32,7 @@ class Driver:
 
 
 _driver = Driver()
+_on_connect: list = []  # callables(core) run once a driver is connected (the Jupyter bridge hooks in here)
 
 
 class RayContext(dict):
@@ -48,8 +49,14 @@ class RayContext(dict):
         return dict(self)
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in self.items() if k != "key")
-        return f"<div><b>kernelray</b><table>{rows}</table></div>"
+        from .extension.summary import context_html
+
+        return context_html(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .extension.summary import context_mimebundle
+
+        return context_mimebundle(self, include, exclude)
 
 
 def is_initialized() -> bool:
@@ -139,8 +146,11 @@ def _start_local(num_cpus, num_gpus, resources, object_store_memory, ip) -> dict
     procs = _node.ClusterProcesses(session_dir, key, ip)
     _driver.processes = procs
     cpus = _default_cpus() if num_cpus is None else num_cpus
+    from .object_store import arena as arena_mod
+
     memory = _total_memory()
-    store = object_store_memory or int(memory * 0.3)
+    store = int(object_store_memory or arena_mod.default_size(memory))
+    arena_mod.check_room(store)
     total = node_resources(cpus, num_gpus or 0, resources, memory * 0.7, store, ip)
     port = _node.free_port(ip)
     try:
@@ -209,11 +219,30 @@ def _connect(info: dict, namespace, log_to_driver, runtime_env) -> None:
     }
     if not log_to_driver:
         core.output_handler = lambda content: None
+    _attach_store(core)
     core.loop.call_soon(core.send, core.gcs, "subscribe_request", {"channels": ["owner_died", "job_finished", "node_removed"]})
     _driver.heartbeat = core.loop.call_soon(_start_heartbeat, core)
     _driver.info = {k: v for k, v in info.items() if k != "key"}
     _driver.info.update(job_id=c["job_id"], namespace=core.namespace, driver_address=core.address)
     _driver.job = c
+    for hook in list(_on_connect):
+        try:
+            hook(core)
+        except Exception:  # noqa: BLE001 - a hook must not fail init
+            log.warning("kernelray: an on-connect hook failed", exc_info=True)
+
+
+def _attach_store(core) -> None:
+    """Map the local node's shared-memory arena (zero-copy get and put)."""
+    from .object_store.arena import Arena
+    from .object_store.client import StoreClient
+
+    try:
+        info = core.call(core.raylet, "get_node_info_request", {}, timeout=15).content
+        arena = info["arena"]
+        core.store_client = StoreClient(core, Arena.attach(arena["pid"], arena["fd"], arena["size"]))
+    except Exception as exc:  # noqa: BLE001 - stay usable: objects then travel inline
+        log.warning("kernelray: cannot map the node's object store (%s); large objects will travel inline", exc)
 
 
 def _start_heartbeat(core) -> None:

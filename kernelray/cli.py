@@ -32,8 +32,11 @@ def _resources(args, ip: str) -> dict:
     if not isinstance(extra, dict):
         raise SystemExit("--resources must be a JSON object, e.g. '{\"TPU\": 2}'")
     cpus = _default_cpus() if args.num_cpus is None else args.num_cpus
+    from .object_store import arena as arena_mod
+
     memory = _total_memory()
-    store = args.object_store_memory or int(memory * 0.3)
+    store = int(args.object_store_memory or arena_mod.default_size(memory))
+    arena_mod.check_room(store)
     return node_resources(cpus, args.num_gpus or 0, extra, memory * 0.7, store, ip), int(cpus)
 
 

@@ -15,6 +15,7 @@ loop with ``loop.call_soon`` and wait on the in-process store.
 from __future__ import annotations
 
 import concurrent.futures
+import pickle
 import logging
 import os
 import sys
@@ -36,7 +37,10 @@ from . import context
 from .memory_store import ERROR, MemoryStore, StoredObject
 from .reference_counter import ReferenceCounter
 from .serialization import deserialize, serialize, serialize_error, serialize_inband, stored_from_frames
+from .actor_submitter import ActorSubmitter
 from .task_submitter import TaskSubmitter
+from ..object_store import INLINE_THRESHOLD
+from ..object_store.client import PLASMA, location
 
 log = logging.getLogger("kernelray.core")
 
@@ -61,6 +65,7 @@ class CoreWorker(Endpoint):
         "job_finished",
         "owner_died",
         "node_removed",
+        "actor_state_changed",
     ]
 
     def __init__(self, *, mode, key: bytes, gcs_address: str, raylet_address: str, node_id: bytes, ip="127.0.0.1"):
@@ -78,8 +83,9 @@ class CoreWorker(Endpoint):
         self._object_waiters: dict[bytes, list] = defaultdict(list)
         self._fetching: dict[bytes, str] = {}
         self.submitter = TaskSubmitter(self)
-        self.actor_submitter = None  # the actors issue plugs in here
+        self.actor_submitter = ActorSubmitter(self)  # calls to actors (actor_submitter.py)
         self.executor = None  # set by the worker process
+        self.store_client = None  # the node's shared-memory store (None: everything stays inline)
         self.output_handler = None  # set by drivers: how worker output is shown
         self.job_id = b"\x00" * 4
         self.namespace = ""
@@ -124,11 +130,13 @@ class CoreWorker(Endpoint):
         from ..object_ref import ObjectRef
 
         obj = serialize(value)
-        if obj.buffers:  # the caller may mutate its array after put: the object is a snapshot
-            obj = StoredObject(obj.kind, obj.data, [bytes(b) for b in obj.buffers], obj.contained)
         oid = self.next_put_id()
-        ref = ObjectRef(oid, self.address)
         contained = obj.contained
+        if obj.nbytes >= INLINE_THRESHOLD and self.store_client is not None:
+            obj = self.store_client.write(oid, obj)  # copied into shared memory: a snapshot
+        elif obj.buffers:  # the caller may mutate its array after put: the object is a snapshot
+            obj = StoredObject(obj.kind, obj.data, [bytes(b) for b in obj.buffers], obj.contained)
+        ref = ObjectRef(oid, self.address)
         self.loop.call_soon(self._put_local_from_user, oid, obj, contained)
         self.store.put(oid, obj)
         return ref
@@ -153,8 +161,14 @@ class CoreWorker(Endpoint):
         self.submitter.on_object_ready(oid)
 
     def object_freed(self, oid: bytes, entry) -> None:
-        self.store.delete(oid)
+        obj = self.store.delete(oid)
         self._object_waiters.pop(oid, None)
+        if obj is not None and obj.kind == PLASMA and entry.owned and self.store_client is not None:
+            self.store_client.free([oid])
+
+    def refs_flush(self) -> None:
+        """Apply pending ref drops now (frees reach the store before the next request)."""
+        self.loop.call_soon(self.refs.drain)
 
     def get_objects(self, refs, timeout: float | None) -> list:
         """The StoredObjects for ``refs``, fetching borrowed ones; GetTimeoutError on timeout."""
@@ -182,11 +196,33 @@ class CoreWorker(Endpoint):
 
     def get_values(self, refs, timeout: float | None) -> list:
         objs = self.get_objects(refs, timeout)
-        out = []
         for ref, obj in zip(refs, objs):
             if obj is None:  # freed between wait and read: cannot happen while the ref is held
                 raise ObjectLostError(ref.hex(), ref._owner, reason="The object was freed.")
-            out.append(deserialize(obj))
+        return self.materialize(objs)
+
+    def materialize(self, objs: list) -> list:
+        """Values of stored objects; store-resident ones are read zero-copy in one round trip."""
+        plasma = [location(o) for o in objs if o.kind == PLASMA]
+        parts = {}
+        if plasma:
+            mine = self.node_id.hex()
+            for loc in plasma:
+                if loc["node_id"] != mine:
+                    raise RaySystemError(
+                        f"object {loc['object_id']} lives in the store of node {loc['node_id'][:8]}; "
+                        "moving objects between nodes is not implemented yet"
+                    )
+            if self.store_client is None:
+                raise RaySystemError("this process has no access to the node's object store")
+            parts = self.store_client.read_many(list({bytes.fromhex(loc["object_id"]) for loc in plasma}))
+        out = []
+        for o in objs:
+            if o.kind == PLASMA:
+                p = parts[bytes.fromhex(location(o)["object_id"])]
+                out.append(pickle.loads(p[0], buffers=p[1:]))
+            else:
+                out.append(deserialize(o))
         return out
 
     def wait(self, refs, num_returns: int, timeout: float | None, fetch_local: bool = True):
@@ -209,7 +245,7 @@ class CoreWorker(Endpoint):
 
         def resolve(_obj=None):
             try:
-                fut.set_result(deserialize(self.store.get(ref._id)))
+                fut.set_result(self.materialize([self.store.get(ref._id)])[0])
             except BaseException as exc:  # noqa: BLE001 - the error is the result
                 fut.set_exception(exc)
 
@@ -382,8 +418,33 @@ class CoreWorker(Endpoint):
             blob, contained = serialize_inband((a2, kw2))
         except Exception as exc:
             raise _arg_error(name, fn, args, kwargs, exc) from exc
+        if len(blob) >= INLINE_THRESHOLD and self.store_client is not None:
+            return self._put_large_args(a2, kw2, deps)
         for r in contained:
             self.ref_events.append((2, r._id, None))
+        return blob, deps
+
+    def _put_large_args(self, a2, kw2, deps):
+        """As Ray does: arguments of 100 KiB or more go to the object store once."""
+        from ..object_ref import ObjectRef
+        from .executor import DepMarker
+
+        def maybe_put(value):
+            if isinstance(value, DepMarker):
+                return value
+            obj = serialize(value)
+            if obj.nbytes < INLINE_THRESHOLD:
+                return value
+            ref = self.put(value)
+            deps.append(ref)
+            return DepMarker(len(deps) - 1)
+
+        a3 = [maybe_put(a) for a in a2]
+        kw3 = {k: maybe_put(v) for k, v in kw2.items()}
+        blob, contained = serialize_inband((a3, kw3))
+        for r in contained:
+            if not isinstance(r, ObjectRef) or r not in deps:
+                self.ref_events.append((2, r._id, None))
         return blob, deps
 
     def submit_task(self, *, name, fn_id, fn_blob, signature, args, kwargs, num_returns, resources,
@@ -466,6 +527,9 @@ class CoreWorker(Endpoint):
 
     def handle_worker_died(self, msg, sock, idents) -> None:
         self.submitter.on_worker_died(msg.content)
+
+    def handle_actor_state_changed(self, msg, sock, idents) -> None:
+        self.actor_submitter.handle_state_changed(msg)
 
     def handle_lease_infeasible(self, msg, sock, idents) -> None:
         self.submitter.on_infeasible(msg.content)

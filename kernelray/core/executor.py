@@ -28,6 +28,7 @@ from ..exceptions import RayTaskError, TaskCancelledError
 from . import context
 from .memory_store import ERROR, VALUE, StoredObject
 from ..protocol.session import recv_frames
+from ..object_store import INLINE_THRESHOLD
 from .serialization import deserialize, serialize, serialize_error
 from .task_spec import STREAMING
 
@@ -88,7 +89,9 @@ class Executor:
         self.main_ident = threading.get_ident()
         self.title = "IDLE"
         self.job_config_applied = False
-        self.actor = None  # set when this worker hosts an actor
+        self.actor = None  # the actor instance, when this worker hosts an actor
+        self.actor_host = None  # ActorHost: runs actor tasks (see actor_host.py)
+        self.idle_title = "kernelray::IDLE"
         self.cancelled: set = set()
         self.task_sock = None
         self.task_address = ""
@@ -112,7 +115,8 @@ class Executor:
     def _receive(self, timeout_ms: int) -> None:
         """Move pushed tasks from the task socket into the local queue."""
         sock = self.task_sock
-        if not sock.poll(timeout_ms):
+        host = self.actor_host
+        if not (sock.poll(timeout_ms) if host is None else host.wait_for_input(sock, timeout_ms)):
             return
         unpack = self.core.session.unpack
         while True:
@@ -161,13 +165,15 @@ class Executor:
         queue = self.queue
         while True:
             if not queue:
+                if self.actor_host is not None:
+                    self.actor_host.collect(self.results)  # calls that finished on the actor's threads
                 if self.results:
                     self.flush_results()
                 self._receive(0)
                 if not queue:
                     if self.title != "IDLE":
                         self.title = "IDLE"
-                        _process.set_title("kernelray::IDLE")
+                        _process.set_title(self.idle_title)
                     self._receive(1000)
                     continue
             item = queue.popleft()
@@ -176,6 +182,8 @@ class Executor:
                 result = self._error_result(item, TaskCancelledError(item.task_id.hex()), False)
             else:
                 result = self.execute(item)
+                if result is None:  # an actor call running on the actor's threads: collect() brings it back
+                    continue
             if not self.results:
                 self.first_unsent = time.monotonic()
             self.results.append(result)
@@ -191,6 +199,8 @@ class Executor:
         # a stray SIGINT (e.g. a notebook interrupt reaching our group) never kills a worker
 
     def _apply_job_config(self, cfg: dict) -> None:
+        if not self.core.job_config:  # the job's namespace, runtime_env and paths, for work submitted from here
+            self.core.job_config = dict(cfg)
         for p in reversed(cfg.get("sys_path") or []):
             if p and p not in sys.path:
                 sys.path.insert(0, p)
@@ -232,10 +242,11 @@ class Executor:
         frames = t.frames
         args_blob = frames[pos]
         pos += 1
-        deps = []
+        dep_objs = []
         for kind, n in t.d["deps"]:
-            deps.append(deserialize(StoredObject(kind, bytes(frames[pos]), frames[pos + 1 : pos + n])))
+            dep_objs.append(StoredObject(kind, bytes(frames[pos]), frames[pos + 1 : pos + n]))
             pos += n
+        deps = self.core.materialize(dep_objs) if dep_objs else []
         args, kwargs = pickle.loads(args_blob)
         if deps:
             args = [deps[a.i] if type(a) is DepMarker else a for a in args]
@@ -243,9 +254,19 @@ class Executor:
         return args, kwargs, pos
 
     def execute(self, t: ExecTask):
+        if "actor_id" in t.d:
+            if self.actor_host is None:
+                from .actor_host import ActorHost
+
+                self.actor_host = ActorHost(self)
+            return self.actor_host.execute(t)
+        return self.run(t, self.load_function)
+
+    def run(self, t: ExecTask, load):
+        """Run one task on this thread: ``load(t)`` gives (callable, index of the args frame)."""
         d = t.d
         name = d["name"]
-        ctx = TaskContext(t.task_id, name, d.get("route"), d.get("job_id"))
+        ctx = TaskContext(t.task_id, name, d.get("route"), d.get("job_id"), d.get("actor_id"))
         self.running, self.running_ctx = t, ctx
         self._last_task = t
         context.task_local.spec = ctx
@@ -255,7 +276,7 @@ class Executor:
             self.title = name
             _process.set_title(f"kernelray::{name}")
         try:
-            fn, pos = self.load_function(t)
+            fn, pos = load(t)
             args, kwargs, pos = self.unpack_args(t, pos)
             value = fn(*args, **kwargs)
             if d["num_returns"] == STREAMING:
@@ -289,21 +310,24 @@ class Executor:
                 got = "a non-iterable" if values is None else f"{len(values)} objects"
                 raise ValueError(f"Task {t.d['name']} returned {got}, but num_returns={n}.")
         returns, frames = [], []
-        for v in values:
-            obj = self._serialize_return(t, v)
+        for i, v in enumerate(values):
+            obj = self._serialize_return(t, v, i + 1)
             returns.append([obj.kind, 1 + len(obj.buffers)])
             frames.append(obj.data)
             frames.extend(obj.buffers)
         r = {"task_id": t.d["task_id"], "status": "ok", "returns": returns, "nframes": len(frames)}
         return (t.idents, t.lease_id, r, frames)
 
-    def _serialize_return(self, t: ExecTask, value) -> StoredObject:
+    def _serialize_return(self, t: ExecTask, value, index: int) -> StoredObject:
         try:
             obj = serialize(value)
         except Exception as exc:
             raise TypeError(f"Could not serialize the return value of {t.d['name']}: {type(exc).__name__}: {exc}") from exc
         for r in obj.contained:
             self.core.ref_events.append((2, r._id, None))
+        if obj.nbytes >= INLINE_THRESHOLD and self.core.store_client is not None:
+            oid = t.task_id + index.to_bytes(4, "little")
+            obj = self.core.store_client.write(oid, obj)
         return obj
 
     def _stream(self, t: ExecTask, gen):
@@ -311,8 +335,8 @@ class Executor:
         core = self.core
         try:
             for item in gen:
-                obj = self._serialize_return(t, item)
                 count += 1
+                obj = self._serialize_return(t, item, count)
                 self._send_output_direct()
                 core.session.send(
                     self.task_sock,

@@ -289,6 +289,9 @@ class TaskSubmitter:
         spec.attempt += 1
         spec.lease = None
         log.info("retrying %s (attempt %d)", spec.name, spec.attempt + 1)
+        if spec.actor_id is not None:
+            self.core.actor_submitter.retry(spec)
+            return
         self._enqueue(spec)
 
     def _finish(self, spec: TaskSpec, objs: list, state: str) -> None:
@@ -337,6 +340,8 @@ class TaskSubmitter:
             state.cond.notify_all()
 
     def _finish_generator(self, spec: TaskSpec, r: dict, objs: list) -> None:
+        if spec.actor_id is not None and spec.task_id in self.tasks:
+            self.core.actor_submitter.task_finished(spec)
         state = self.generators.get(spec.task_id)
         self.tasks.pop(spec.task_id, None)
         if spec.deps and spec.state not in (FINISHED, FAILED):

@@ -14,6 +14,7 @@ import time
 
 from .. import _process
 from ..protocol.endpoint import Endpoint
+from .actor_manager import ActorManager
 
 log = logging.getLogger("kernelray.gcs")
 
@@ -71,6 +72,7 @@ class JobManager:
     def __init__(self, publish):
         self.jobs: dict[str, dict] = {}
         self.publish = publish
+        self.listeners = []  # called with the job when it finishes (the actor manager)
         self._next = 1
 
     def register(self, c: dict) -> dict:
@@ -102,6 +104,8 @@ class JobManager:
         job["state"] = "FINISHED" if reason == "shutdown" else "FAILED"
         job["end_time"] = time.time()
         job["message"] = reason
+        for fn in self.listeners:
+            fn(job)
         self.publish("job_finished", {"job_id": job_id, "driver_address": job["driver_address"], "reason": reason})
 
     def check(self) -> None:
@@ -160,6 +164,10 @@ class GcsServer(Endpoint):
         self.nodes = NodeManager(self.publish)
         self.jobs = JobManager(self.publish)
         self.kv = KVManager()
+        self.actors = ActorManager(self)
+        self.handlers.update(self.actors.handlers)  # the actor table's messages (see actor_manager.py)
+        self.jobs.listeners.append(self.actors.on_job_finished)
+        self.nodes.listeners.append(self.actors.on_node_dead)
         self.parent = _process.ParentWatch(parent_pid)
         self.started = time.time()
 
@@ -195,7 +203,11 @@ class GcsServer(Endpoint):
         self.reply(sock, idents, msg, "get_all_nodes_reply", {"nodes": self.nodes.view()})
 
     def handle_worker_died(self, msg, sock, idents) -> None:
+        if "lease_id" in msg.content:  # to us as the holder of an actor's lease
+            self.actors.on_lease_worker_died(msg.content)
+            return
         self.publish("owner_died", {"address": msg.content.get("address"), "worker_id": msg.content.get("worker_id")})
+        self.actors.on_worker_died(msg.content)
 
     # -- jobs --------------------------------------------------------------------------------
     def handle_register_job_request(self, msg, sock, idents) -> None:

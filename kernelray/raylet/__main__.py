@@ -54,10 +54,18 @@ def main(argv=None) -> None:
     from .server import Raylet
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    total = json.loads(args.resources)
+    from ..object_store import arena as arena_mod
+
+    try:
+        arena = arena_mod.Arena.create(int(total.get("object_store_memory", 2**30)), node_id[:8])
+    except arena_mod.ArenaTooBig as exc:
+        sys.exit(f"kernelray.raylet: {exc}")
+    arena_mod.inherited = arena  # workers forked from here on share this mapping
     factory = WorkerFactory.start(worker_cfg)  # before any zmq context or thread exists
 
-    total = json.loads(args.resources)
     raylet = Raylet(
+        arena=arena,
         key=bytes.fromhex(key),
         gcs_address=args.gcs_address,
         factory=factory,

@@ -21,8 +21,10 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .. import _process
+from ..object_store.store import ObjectStore
 from ..protocol.endpoint import Endpoint
 from . import resources as res
+from .store_handlers import StoreHandlers
 from .worker_pool import WorkerFactory
 
 log = logging.getLogger("kernelray.raylet")
@@ -74,7 +76,7 @@ def env_key_of(runtime_env: dict | None) -> str:
     return json.dumps(sorted(env_vars.items())) if env_vars else ""
 
 
-class Raylet(Endpoint):
+class Raylet(StoreHandlers, Endpoint):
     msg_types = [
         "register_worker_request",
         "request_worker_lease_request",
@@ -85,9 +87,17 @@ class Raylet(Endpoint):
         "get_node_info_request",
         "job_finished",
         "kill_worker_request",
+        # the object store
+        "create_object_request",
+        "object_sealed",
+        "store_get_request",
+        "store_release",
+        "store_free",
+        "store_stats_request",
+        "owner_died",
     ]
 
-    def __init__(self, *, key: bytes, gcs_address: str, factory: WorkerFactory, total: dict, node_id: str,
+    def __init__(self, *, arena, key: bytes, gcs_address: str, factory: WorkerFactory, total: dict, node_id: str,
                  session_dir: str, ip: str = "127.0.0.1", port: int | None = None, prestart: int = 0,
                  is_head: bool = False, parent_pid: int | None = None):
         super().__init__(key, ip=ip, port=port, name="raylet")
@@ -108,6 +118,8 @@ class Raylet(Endpoint):
         self._lease_ids = itertools.count(1)
         self._worker_ids = itertools.count(1)
         self.loop.add_fd(factory.events_fd, self._poll_factory)
+        self.arena = arena
+        self.store = ObjectStore(arena, os.path.join(session_dir, "spill", node_id[:8]))
         self.stopping = False
 
     # -- lifecycle --------------------------------------------------------------------
@@ -116,7 +128,7 @@ class Raylet(Endpoint):
             self._spawn("")
         self.loop.call_every(HEARTBEAT_S, self._heartbeat)
         self.loop.call_every(0.5, self._housekeeping)
-        self.send(self.gcs, "subscribe_request", {"channels": ["job_finished"]})
+        self.send(self.gcs, "subscribe_request", {"channels": ["job_finished", "owner_died"]})
 
     def register_with_gcs(self, timeout: float = 30.0) -> None:
         info = self.node_info()
@@ -132,6 +144,8 @@ class Raylet(Endpoint):
             "resources_available": self.available,
             "is_head": self.is_head,
             "session_dir": self.session_dir,
+            "arena": self.arena.describe(),
+            "object_store_used": self.store.alloc.used,
         }
 
     def _heartbeat(self) -> None:
@@ -143,6 +157,7 @@ class Raylet(Endpoint):
                 "resources_available": self.available,
                 "pending": len(self.pending),
                 "workers": len(self.workers),
+                "object_store_used": self.store.alloc.used,
             },
         )
 
@@ -168,6 +183,9 @@ class Raylet(Endpoint):
                 except OSError:
                     pass
         self.factory.stop()
+        import shutil
+
+        shutil.rmtree(self.store.spill.directory, ignore_errors=True)
 
     # -- workers ------------------------------------------------------------------------
     def _spawn(self, env_key: str, env: dict | None = None) -> WorkerInfo:
@@ -208,6 +226,8 @@ class Raylet(Endpoint):
                 self.send(self.router, "worker_died", {"lease_id": lease.lease_id, "worker_id": w.worker_id,
                                                         "reason": reason}, idents=lease.owner_idents)
         if w.address:
+            self.store.client_gone(w.address)
+            self.store.owner_gone(w.address)
             self.send(self.gcs, "worker_died", {"worker_id": w.worker_id, "address": w.address,
                                                 "node_id": self.node_id, "exit_code": exit_code})
         if prev == STARTING and not self.stopping:
@@ -235,7 +255,7 @@ class Raylet(Endpoint):
         self.by_pid[w.pid] = w
         w.state = IDLE
         w.idle_since = time.monotonic()
-        self.reply(sock, idents, msg, "register_worker_reply", {"node_id": self.node_id})
+        self.reply(sock, idents, msg, "register_worker_reply", {"node_id": self.node_id, "arena": self.arena.describe()})
         self._schedule()
 
     def handle_kill_worker_request(self, msg, sock, idents) -> None:
@@ -379,6 +399,10 @@ class Raylet(Endpoint):
     def handle_job_finished(self, msg, sock, idents) -> None:
         """A driver left: its workers go, the leases it held come back."""
         job_id = msg.content.get("job_id")
+        driver = msg.content.get("driver_address")
+        if driver:
+            self.store.client_gone(driver)
+            self.store.owner_gone(driver)
         for w in list(self.workers.values()):
             if w.job_id == job_id:
                 self._kill_worker(w)

@@ -27,6 +27,11 @@ def run_worker(cfg: dict, worker_id_hex: str, zygote_pid: int) -> None:
         ip=cfg["ip"],
     )
     core.worker_id = bytes.fromhex(worker_id_hex)
+    from ..object_store import arena as arena_mod
+    from ..object_store.client import StoreClient
+
+    if arena_mod.inherited is not None:
+        core.store_client = StoreClient(core, arena_mod.inherited)
     executor = Executor(core)
     core.executor = executor
     real_out, real_err = sys.stdout, sys.stderr

@@ -1,0 +1,279 @@
+"""Worker side of an actor: the instance, and how its calls run.
+
+The GCS pushes the creation task to a leased worker like any task; the executor hands
+every task that carries an ``actor_id`` to the ActorHost, which runs the constructor on
+the main thread and keeps the instance.  Calls then arrive from their callers on the
+worker's task socket, each caller's calls in its submission order, and run:
+
+* one at a time on the main thread, in arrival order (the default) -- the task path
+  itself, so a call costs what a task costs;
+* on a pool of ``max_concurrency`` threads (a threaded actor: ``max_concurrency > 1``);
+* on one asyncio event loop thread, at most ``max_concurrency`` at once (an async actor:
+  any ``async def`` method makes one; ``max_concurrency`` defaults to 1000 as in Ray).
+  Plain methods of an async actor run on the loop thread too, so they block it.
+
+Concurrent calls finish on other threads.  Only the main thread sends on the task
+socket, so finished results wait in ``done`` and an eventfd wakes the main thread, which
+polls it together with the task socket.
+
+``exit_actor()`` raises ActorExit: the host sends the results that are ready, tells the
+GCS the exit is intended (the actor goes DEAD and is not restarted; callers fail the calls
+still queued), and the process exits.  A plain ``sys.exit()`` in a method ends the
+process as a crash would, so ``max_restarts`` applies, as in Ray.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import pickle
+import sys
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import zmq
+
+from ..exceptions import RaySystemError, TaskCancelledError
+from . import context
+from .task_spec import STREAMING
+
+SYNC, THREADED, ASYNC = "sync", "threaded", "async"
+_EXIT = object()  # marks "exit_actor() was called" in the done queue
+
+
+class ActorExit(SystemExit):
+    """Raised by ``exit_actor()``: the actor ends on purpose and is not restarted."""
+
+    def __init__(self):
+        super().__init__(0)
+
+
+def _terminate():
+    raise ActorExit()
+
+
+BUILTIN_METHODS = {
+    "__ray_ready__": lambda: True,  # resolves once the actor is constructed
+    "__ray_terminate__": _terminate,  # a graceful exit, queued behind earlier calls
+}
+
+
+class ActorHost:
+    def __init__(self, executor):
+        self.executor = executor
+        self.core = executor.core
+        self.instance = None
+        self.actor_id: str | None = None
+        self.class_name = ""
+        self.num_restarts = 0
+        self.options: dict = {}
+        self.mode = SYNC
+        self.done: deque = deque()
+        self.wake_fd: int | None = None
+        self.poller: zmq.Poller | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.aio_loop: asyncio.AbstractEventLoop | None = None
+        self.semaphore: asyncio.Semaphore | None = None
+
+    # -- main thread --------------------------------------------------------------------
+    def execute(self, t):
+        """Run or dispatch one actor task; None when it runs on the actor's threads."""
+        extra = t.d.get("extra") or {}
+        if extra.get("kind") == "create":
+            return self._create(t, extra)
+        ex = self.executor
+        if self.instance is None:
+            err = RaySystemError(f"the actor task {t.d['name']} reached a worker that hosts no actor")
+            return ex._error_result(t, err, False)
+        method = extra.get("m", "")
+        if self.mode == SYNC:
+            try:
+                return ex.run(t, lambda t: (self._bound(method), 0))
+            except ActorExit:
+                self._exit()
+        return self._dispatch(t, method)
+
+    def _bound(self, method: str):
+        fn = BUILTIN_METHODS.get(method)
+        return fn if fn is not None else getattr(self.instance, method)
+
+    def _create(self, t, extra: dict):
+        ex = self.executor
+        self.actor_id = t.d["actor_id"]
+        self.class_name = extra.get("class_name") or t.d["name"].split(".")[0]
+        self.num_restarts = extra.get("num_restarts", 0)
+        self.options = extra
+
+        def load(t):
+            cls, pos = ex.load_function(t)
+
+            def construct(*args, **kwargs):
+                instance = cls(*args, **kwargs)
+                self._start(instance, extra)
+
+            return construct, pos
+
+        try:
+            result = ex.run(t, load)
+        except ActorExit:  # exit_actor() inside __init__
+            self._exit()
+        r = result[2]
+        if r["status"] == "ok":
+            r["pid"] = os.getpid()
+            ex.idle_title = f"kernelray::{self.class_name}"
+        else:
+            r["error_message"] = _error_text(result[3])
+        return result
+
+    def _start(self, instance, extra: dict) -> None:
+        self.instance = instance
+        self.executor.actor = instance
+        concurrency = int(extra.get("max_concurrency") or 1)
+        if extra.get("is_async"):
+            self.mode = ASYNC
+            self.aio_loop = asyncio.new_event_loop()
+            self.semaphore = asyncio.Semaphore(concurrency)
+            threading.Thread(target=self._run_event_loop, name="kernelray-actor-asyncio", daemon=True).start()
+        elif concurrency > 1:
+            self.mode = THREADED
+            self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"kernelray-{self.class_name}")
+        if self.mode != SYNC:
+            self.wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self.poller = zmq.Poller()
+            self.poller.register(self.executor.task_sock, zmq.POLLIN)
+            self.poller.register(self.wake_fd, zmq.POLLIN)
+
+    def _dispatch(self, t, method: str):
+        ex = self.executor
+        try:
+            if t.d["num_returns"] == STREAMING:
+                raise TypeError(f"{t.d['name']}: streaming (num_returns='streaming') actor methods need an actor "
+                                "that runs one call at a time (no async methods, max_concurrency=1)")
+            fn = self._bound(method)
+            args, kwargs, _ = ex.unpack_args(t, 0)
+        except Exception:
+            return ex._error_result(t, ex._task_error(t.d["name"], sys.exc_info()), False)
+        if t.d.get("route"):
+            ex.last_route = t.d["route"]
+        if self.mode == THREADED:
+            self.pool.submit(self._run_in_thread, t, fn, args, kwargs)
+        else:
+            asyncio.run_coroutine_threadsafe(self._run_coroutine(t, fn, args, kwargs), self.aio_loop)
+        return None
+
+    def wait_for_input(self, task_sock, timeout_ms: int) -> bool:
+        """Poll the task socket, and the wake-up of finished concurrent calls."""
+        if self.poller is None:
+            return bool(task_sock.poll(timeout_ms))
+        return bool(self.poller.poll(timeout_ms))
+
+    def collect(self, results: list) -> None:
+        """Move finished concurrent calls into the executor's unsent results."""
+        if self.wake_fd is None:
+            return
+        try:
+            os.eventfd_read(self.wake_fd)
+        except BlockingIOError:
+            pass
+        done = self.done
+        while done:
+            item = done.popleft()
+            if item is _EXIT:
+                self._exit()
+            results.append(item)
+
+    def _exit(self) -> None:
+        """exit_actor(): send what is done, tell the GCS the exit is intended, and go."""
+        ex = self.executor
+        if self.wake_fd is not None:
+            while self.done and self.done[0] is not _EXIT:
+                ex.results.append(self.done.popleft())
+        if ex.results:
+            ex.flush_results()
+        ex.flush_output()
+        core = self.core
+        try:
+            core.call(core.gcs, "report_actor_exit_request",
+                      {"actor_id": self.actor_id, "worker_id": core.worker_id.hex()}, timeout=5)
+        except Exception:  # noqa: BLE001 - exit anyway; the GCS then sees a dead worker
+            pass
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    # -- the actor's threads --------------------------------------------------------------------
+    def _complete(self, result) -> None:
+        self.done.append(result)
+        try:
+            os.eventfd_write(self.wake_fd, 1)
+        except OSError:
+            pass
+
+    def _context(self, t):
+        from .executor import TaskContext
+
+        d = t.d
+        return TaskContext(t.task_id, d["name"], d.get("route"), d.get("job_id"), d.get("actor_id"))
+
+    def _run_in_thread(self, t, fn, args, kwargs) -> None:
+        context.task_local.spec = self._context(t)
+        try:
+            value = fn(*args, **kwargs)
+            result = self.executor._ok_result(t, value)
+        except ActorExit:
+            result = _EXIT
+        except BaseException:  # noqa: BLE001 - the error is the result
+            result = self._error(t, sys.exc_info())
+        finally:
+            context.task_local.spec = None
+        self._complete(result)
+
+    async def _run_coroutine(self, t, fn, args, kwargs) -> None:
+        async with self.semaphore:
+            # one thread runs every coroutine, so this is the context of the call that started last
+            context.task_local.spec = self._context(t)
+            try:
+                value = fn(*args, **kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+                result = self.executor._ok_result(t, value)
+            except ActorExit:
+                result = _EXIT
+            except asyncio.CancelledError:
+                result = self.executor._error_result(t, TaskCancelledError(t.task_id.hex()), False)
+            except BaseException:  # noqa: BLE001
+                result = self._error(t, sys.exc_info())
+        self._complete(result)
+
+    def _error(self, t, exc_info):
+        ex = self.executor
+        retryable = isinstance(exc_info[1], Exception) and ex._retryable(t, exc_info[1])
+        return ex._error_result(t, ex._task_error(t.d["name"], exc_info), retryable)
+
+    def _run_event_loop(self) -> None:
+        asyncio.set_event_loop(self.aio_loop)
+        self.aio_loop.run_forever()
+
+
+def _error_text(frames) -> str:
+    """The text of a pickled task error (for the GCS, which never unpickles user classes)."""
+    try:
+        return str(pickle.loads(bytes(frames[0])))
+    except Exception as exc:  # noqa: BLE001
+        return f"The actor's constructor raised an exception ({type(exc).__name__} while describing it)."
+
+
+def exit_actor() -> None:
+    """End the current actor on purpose: it goes DEAD and is not restarted.
+
+    Calls already queued fail with ActorDiedError; ``get`` on the call that ran
+    ``exit_actor`` raises ActorDiedError too, as in Ray.
+    """
+    core = context.core
+    host = getattr(getattr(core, "executor", None), "actor_host", None)
+    if host is None or host.actor_id is None:  # (set from the start of the constructor on)
+        raise TypeError("exit_actor API is called on a non-actor worker. Call it inside an actor method "
+                        "to exit the actor gracefully.")
+    raise ActorExit()

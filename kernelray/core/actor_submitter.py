@@ -1,0 +1,435 @@
+"""Caller side of actors (loop thread, except ``submit_method`` and the handle events).
+
+Every process that holds an ActorHandle keeps one ``ActorQueue`` per actor:
+
+* what the GCS last said about the actor.  The owner is subscribed when it registers the
+  actor; any other process subscribes (``subscribe_actor_request``) when its first
+  handle to the actor appears.  Updates arrive as ``actor_state_changed``;
+* the calls not sent yet, in sequence-number order.  A call whose ObjectRef arguments
+  are not ready holds back the calls after it, and every call travels on the one
+  connection to the actor's worker, so one caller's calls run in submission order;
+* the calls in flight, by task id.
+
+Calls go straight to the actor's worker (its task socket) as ``push_task_request``
+batches; replies are ``push_task_reply`` and finish through the TaskSubmitter exactly
+like task results (its ``_deps_ready``/``_finish``/``_retry`` hooks call back here).
+Calls made before the actor is ALIVE, or while it is RESTARTING, wait in the queue.
+When the worker dies, calls in flight are sent again to the restarted actor while
+``max_task_retries`` allows, else fail with ActorUnavailableError (the actor restarts)
+or ActorDiedError (it is dead; so do all later calls).
+
+Handle counting: ActorHandle instances post +1/-1 (and "escaped" when one is pickled) to
+``handle_events``, drained here.  When the owner holds no handle any more, none ever
+left the process and no call is pending, it asks the GCS to kill the actor (Ray's
+"out of scope").  A handle that was pickled (passed to a task or actor, put in the
+object store) may live elsewhere, which we do not track: then the actor lives until
+its owner exits or it is killed.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections import deque
+from dataclasses import dataclass, field
+
+from .. import ids
+from ..exceptions import ActorDiedError, ActorUnavailableError, RaySystemError
+from . import context
+from .memory_store import StoredObject
+from .serialization import serialize_error
+from .task_spec import FAILED, PENDING_NODE_ASSIGNMENT, STREAMING, SUBMITTED_TO_WORKER, TaskSpec
+
+log = logging.getLogger("kernelray.actors")
+
+ALIVE, DEAD = "ALIVE", "DEAD"
+MAX_BATCH = 256
+HANDLE_EVENTS_EVERY_S = 0.05
+
+
+@dataclass(eq=False)
+class ActorConnection:
+    """Where the current incarnation of an actor takes calls (a TaskSubmitter "lease")."""
+
+    lease_id: str
+    address: str
+    core_address: str
+    sock: object
+
+
+@dataclass(eq=False)
+class ActorQueue:
+    actor_id: bytes
+    state: str = "UNKNOWN"
+    info: dict | None = None
+    conn: ActorConnection | None = None
+    pending: deque = field(default_factory=deque)  # specs not sent yet, in sequence order
+    ready: set = field(default_factory=set)  # task ids in ``pending`` whose arguments are resolved
+    in_flight: dict = field(default_factory=dict)
+    next_seq: int = 0
+    handles: int = 0
+    owned: bool = False
+    detached: bool = False
+    escaped: bool = False
+    released: bool = False
+    subscribed: bool = False
+    pump_scheduled: bool = False
+    death_error: StoredObject | None = None
+
+
+class ActorSubmitter:
+    def __init__(self, core):
+        self.core = core
+        self.queues: dict[bytes, ActorQueue] = {}
+        self.handle_events: deque = deque()  # (+1, id, (owned, detached)) | (-1, id, None) | (2, id, None)
+        core.loop.call_every(HANDLE_EVENTS_EVERY_S, self.drain_handle_events)
+
+    # -- user thread ---------------------------------------------------------------------------
+    def submit_method(self, handle, method: str, args, kwargs, opts: dict):
+        from ..object_ref import ObjectRef, ObjectRefGenerator
+
+        core = self.core
+        name = f"{handle._meta.class_name}.{method}"
+        args_blob, deps = core.serialize_args(name, None, args, kwargs)
+        num_returns = opts.get("num_returns", 1)
+        streaming = num_returns in ("streaming", "dynamic")
+        nret = STREAMING if streaming else int(num_returns)
+        retry_exceptions = opts.get("retry_exceptions") or False
+        if isinstance(retry_exceptions, (list, tuple)):
+            import cloudpickle
+
+            retry_exceptions = cloudpickle.dumps(list(retry_exceptions))
+        ctx = context.current_task()
+        job_id = current_job_id(core)
+        actor_id = handle._actor_id.binary()
+        spec = TaskSpec(
+            task_id=ids.new_task_id(job_id, actor_id),
+            name=opts.get("name") or name,
+            fn_id="",
+            fn_blob=b"",
+            args_blob=args_blob,
+            deps=deps,
+            num_returns=nret,
+            resources={},
+            max_retries=int(opts.get("max_task_retries") or 0),
+            retry_exceptions=retry_exceptions,
+            job_id=job_id,
+            owner=core.address,
+            parent_task_id=ctx.task_id if ctx is not None else None,
+            route=core.route(),
+            actor_id=actor_id,
+            extra={"m": method},
+        )
+        if streaming:
+            state = core.submitter.register_generator(spec.task_id)
+            core.loop.call_soon(self.submit, spec)
+            return ObjectRefGenerator(spec.task_id, core.address, state)
+        refs = [ObjectRef(oid, core.address) for oid in spec.return_ids()]
+        core.loop.call_soon(self.submit, spec)
+        if nret == 1:
+            return refs[0]
+        return None if nret == 0 else refs
+
+    # -- submission (loop thread) ------------------------------------------------------------------
+    def submit_creation(self, spec: TaskSpec, detached: bool) -> None:
+        """The owner's creation task: resolve its arguments, then hand it to the GCS."""
+        q = self._queue(spec.actor_id, owned=True, detached=detached)
+        self.drain_handle_events()
+        self.core.submitter.submit(spec)
+        self._maybe_release(q)
+
+    def submit(self, spec: TaskSpec) -> None:
+        q = self._queue(spec.actor_id)
+        spec.extra["seq"] = q.next_seq
+        q.next_seq += 1
+        q.pending.append(spec)
+        self.drain_handle_events()  # after the append: a handle dropped right after the call waits for it
+        self.core.submitter.submit(spec)
+
+    def deps_ready(self, spec: TaskSpec) -> None:
+        """From TaskSubmitter._deps_ready: the spec's ObjectRef arguments are resolved."""
+        if spec.extra.get("kind") == "create":
+            self._send_creation(spec)
+            return
+        q = self.queues.get(spec.actor_id)
+        if q is None:
+            self.core.submitter._fail(spec, RaySystemError(f"no queue for the actor of {spec.name}"))
+            return
+        spec.state = PENDING_NODE_ASSIGNMENT  # (cancel() takes it out of the queue in this state)
+        q.ready.add(spec.task_id)
+        self._schedule_pump(q)
+
+    def _send_creation(self, spec: TaskSpec) -> None:
+        core = self.core
+        d, frames = spec.to_wire(True)
+        aid = spec.actor_id.hex()
+
+        def on_reply(msg):
+            c = msg.content
+            if c.get("status") != "ok":
+                log.warning("the GCS refused to create actor %s: %s", aid, c.get("evalue"))
+
+        core.request(core.gcs, "create_actor_request", {"actor_id": aid, "task": d}, on_reply, buffers=frames)
+        core.submitter._finish(spec, [], "FINISHED")  # the GCS has the arguments now: release them
+
+    def _schedule_pump(self, q: ActorQueue) -> None:
+        if not q.pump_scheduled:
+            q.pump_scheduled = True
+            self.core.loop.call_soon(self._pump, q)  # after the submissions already posted: one batch
+
+    def _pump(self, q: ActorQueue) -> None:
+        q.pump_scheduled = False
+        if q.state == DEAD:
+            self._fail_ready(q)
+            return
+        if q.conn is None:
+            return
+        pending, ready = q.pending, q.ready
+        batch = []
+        while pending and pending[0].task_id in ready:
+            spec = pending.popleft()
+            ready.discard(spec.task_id)
+            batch.append(spec)
+            if len(batch) >= MAX_BATCH:
+                self._push(q, batch)
+                batch = []
+        if batch:
+            self._push(q, batch)
+
+    def _push(self, q: ActorQueue, batch: list) -> None:
+        conn = q.conn
+        tasks, frames = [], []
+        for spec in batch:
+            d, f = spec.to_wire(False)
+            tasks.append(d)
+            frames += f
+            spec.state = SUBMITTED_TO_WORKER
+            spec.lease = conn
+            q.in_flight[spec.task_id] = spec
+        self.core.send(conn.sock, "push_task_request", {"tasks": tasks, "lease_id": conn.lease_id}, frames)
+
+    # -- results (loop thread; called by the TaskSubmitter) ------------------------------------------
+    def task_finished(self, spec: TaskSpec) -> None:
+        if spec.extra.get("kind") == "create":
+            return
+        q = self.queues.get(spec.actor_id)
+        if q is None:
+            return
+        if q.in_flight.pop(spec.task_id, None) is None:  # failed before it was sent (cancelled, bad argument)
+            q.ready.discard(spec.task_id)
+            try:
+                q.pending.remove(spec)
+            except ValueError:
+                pass
+            if q.pending and q.pending[0].task_id in q.ready:
+                self._schedule_pump(q)
+        if q.handles <= 0:
+            self._on_no_handles(q)
+
+    def retry(self, spec: TaskSpec) -> None:
+        """Send a call again (retry_exceptions): back into the queue in sequence order."""
+        q = self.queues.get(spec.actor_id)
+        if q is None:
+            self.core.submitter._fail(spec, RaySystemError(f"no queue for the actor of {spec.name}"))
+            return
+        q.in_flight.pop(spec.task_id, None)
+        self._requeue(q, [spec])
+        self._schedule_pump(q)
+
+    def _requeue(self, q: ActorQueue, specs: list) -> None:
+        seq = lambda s: s.extra["seq"]  # noqa: E731
+        merged = sorted([*specs, *q.pending], key=seq) if q.pending and specs else sorted(specs, key=seq)
+        for spec in specs:
+            spec.state = PENDING_NODE_ASSIGNMENT
+            spec.lease = None
+            q.ready.add(spec.task_id)
+        q.pending = deque(merged)
+
+    # -- what the GCS says (loop thread) ---------------------------------------------------------------
+    def handle_state_changed(self, msg) -> None:
+        c = msg.content
+        self.on_state(bytes.fromhex(c["actor_id"]), c, msg.buffers)
+
+    def on_state(self, actor_id: bytes, info: dict | None, buffers=()) -> None:
+        q = self.queues.get(actor_id)
+        if q is None:
+            return
+        if info is None:  # the GCS does not know it (any more)
+            info = {"actor_id": actor_id.hex(), "state": DEAD, "death_cause": {
+                "kind": "unknown", "message": "The GCS does not know this actor: it died long ago or never existed."}}
+        state = info["state"]
+        q.info = info
+        if state == ALIVE:
+            lease_id = f"actor-{info['lease_id']}"
+            if q.conn is not None and q.conn.lease_id != lease_id:
+                self._connection_lost(q, dead=False)  # a restart we did not hear about in between
+            if q.conn is None:
+                core = self.core
+                q.conn = ActorConnection(lease_id, info["address"], info.get("core_address") or "",
+                                         core.peer(info["address"]))
+            q.state = ALIVE
+            self._pump(q)
+        elif state == DEAD:
+            if q.state == DEAD:
+                return
+            q.state = DEAD
+            q.death_error = serialize_error(actor_died_error(info, buffers))
+            self._connection_lost(q, dead=True)
+            self._fail_ready(q)
+            if q.handles <= 0:
+                self._on_no_handles(q)
+        else:  # DEPENDENCIES_UNREADY, PENDING_CREATION, RESTARTING: calls wait
+            if q.conn is not None:
+                self._connection_lost(q, dead=False)
+            q.state = state
+
+    def _connection_lost(self, q: ActorQueue, dead: bool) -> None:
+        """The worker of the actor's incarnation is gone: retry or fail the calls in flight."""
+        conn, q.conn = q.conn, None
+        if conn is not None:
+            self._drain_replies(conn)  # results that already arrived still count
+            self.core.drop_peer(conn.address)
+        lost = sorted(q.in_flight.values(), key=lambda s: s.extra["seq"])
+        q.in_flight.clear()
+        retry, failed = [], []
+        for spec in lost:
+            if spec.task_id not in self.core.submitter.tasks:
+                continue
+            if not dead and not spec.cancelled and (spec.max_retries < 0 or spec.attempt < spec.max_retries):
+                spec.attempt += 1
+                retry.append(spec)
+            else:
+                failed.append(spec)
+        if retry:  # first, so the queue is not idle (and dropped) while the others fail
+            self._requeue(q, retry)
+        for spec in failed:
+            if dead:
+                self._fail(spec, q.death_error)
+            else:
+                info = q.info or {}
+                err = ActorUnavailableError(
+                    f"The actor {info.get('class_name', '')} ({q.actor_id.hex()}) is restarting: its worker process "
+                    f"died while this call was in flight, and the call's max_task_retries ({spec.max_retries}) "
+                    "are used up."
+                )
+                self.core.submitter._fail(spec, err)
+
+    def _drain_replies(self, conn: ActorConnection) -> None:
+        core = self.core
+        from ..protocol.session import recv_frames
+
+        for _ in range(1024):
+            try:
+                if not conn.sock.poll(0):
+                    return
+                msg = core.session.unpack(recv_frames(conn.sock))
+            except Exception:  # noqa: BLE001 - a closing socket
+                return
+            if msg is not None:
+                core.dispatch(msg, conn.sock, None)
+
+    def _fail_ready(self, q: ActorQueue) -> None:
+        """DEAD: fail every queued call whose arguments are resolved (the rest fail when they are)."""
+        ready = [s for s in q.pending if s.task_id in q.ready]
+        if not ready:
+            return
+        q.pending = deque(s for s in q.pending if s.task_id not in q.ready)
+        q.ready.clear()
+        for spec in ready:
+            self._fail(spec, q.death_error)
+
+    def _fail(self, spec: TaskSpec, err: StoredObject) -> None:
+        self.core.submitter._finish(spec, [err] * max(spec.num_returns, 1), FAILED)
+
+    # -- handles and the actor's lifetime (loop thread) ----------------------------------------------
+    def _queue(self, actor_id: bytes, owned: bool = False, detached: bool = False) -> ActorQueue:
+        q = self.queues.get(actor_id)
+        if q is None:
+            q = self.queues[actor_id] = ActorQueue(actor_id)
+        if owned and not q.owned:
+            q.owned, q.detached, q.subscribed = True, detached, True  # registering subscribed us
+            if q.state == "UNKNOWN":
+                q.state = "DEPENDENCIES_UNREADY"
+        if not q.subscribed:
+            q.subscribed = True
+            core = self.core
+            core.request(core.gcs, "subscribe_actor_request", {"actor_id": actor_id.hex()},
+                         lambda m: self.on_state(actor_id, m.content.get("actor"), m.buffers))
+        return q
+
+    def drain_handle_events(self) -> None:
+        events = self.handle_events
+        while events:
+            kind, actor_id, extra = events.popleft()
+            if kind == 1:
+                owned, detached = extra
+                self._queue(actor_id, owned, detached).handles += 1
+                continue
+            q = self.queues.get(actor_id)
+            if q is None:
+                continue
+            if kind == 2:
+                q.escaped = True
+            else:
+                q.handles -= 1
+                if q.handles <= 0:
+                    self._on_no_handles(q)
+
+    def _on_no_handles(self, q: ActorQueue) -> None:
+        if q.pending or q.in_flight or self.queues.get(q.actor_id) is not q:
+            return
+        if q.owned and q.state != DEAD:
+            self._maybe_release(q)  # the queue stays until the GCS says DEAD
+            return
+        del self.queues[q.actor_id]
+        if q.state != DEAD and q.subscribed:
+            self.core.send(self.core.gcs, "unsubscribe_actor", {"actor_id": q.actor_id.hex()})
+
+    def _maybe_release(self, q: ActorQueue) -> None:
+        """The owner dropped its last handle: the actor goes out of scope (Ray's rule)."""
+        if (q.handles > 0 or not q.owned or q.detached or q.escaped or q.released or q.state == DEAD
+                or q.pending or q.in_flight):
+            return
+        q.released = True
+        core = self.core
+        core.request(core.gcs, "kill_actor_request",
+                     {"actor_id": q.actor_id.hex(), "no_restart": True, "reason": "out_of_scope"}, lambda m: None)
+
+    def stats(self) -> dict:
+        return {
+            "actors": len(self.queues),
+            "pending": sum(len(q.pending) for q in self.queues.values()),
+            "in_flight": sum(len(q.in_flight) for q in self.queues.values()),
+        }
+
+
+def current_job_id(core) -> bytes:
+    """The job of the code running now: the task's job inside a worker, else the driver's."""
+    ctx = context.current_task()
+    if ctx is not None and ctx.job_id:
+        return bytes.fromhex(ctx.job_id) if isinstance(ctx.job_id, str) else ctx.job_id
+    return core.job_id
+
+
+def current_namespace(core) -> str:
+    return core.namespace or (core.job_config or {}).get("namespace") or ""
+
+
+def actor_died_error(info: dict, buffers=()) -> ActorDiedError:
+    """The error every call to a dead actor raises, in Ray's words."""
+    cause = info.get("death_cause") or {}
+    if cause.get("kind") == "creation_task_error" and buffers:
+        try:
+            task_error = pickle.loads(bytes(buffers[0]))
+        except Exception:  # noqa: BLE001 - the exception's class may not load here
+            task_error = None
+        text = str(task_error) if task_error is not None else cause.get("message", "")
+        return ActorDiedError(f"The actor died because of an error raised in its creation task, {text}", task_error)
+    lines = ["The actor died unexpectedly before finishing this task."]
+    for label, key in (("class_name", "class_name"), ("actor_id", "actor_id"), ("pid", "pid"),
+                       ("name", "name"), ("namespace", "namespace")):
+        if info.get(key):
+            lines.append(f"\t{label}: {info[key]}")
+    if cause.get("message"):
+        lines.append(cause["message"])
+    return ActorDiedError("\n".join(lines))

@@ -1,0 +1,359 @@
+"""The bridge between an IPython shell (a Jupyter kernel) and the driver's CoreWorker.
+
+* **Routing.**  ``core.route_hook`` captures the parent header of the cell that submits
+  work (the ``execute_request`` the kernel is handling in that context); every task
+  carries it, nested tasks inherit it.  Worker output comes back to the driver's loop
+  thread as ``output_emitted``; ``output_handler`` writes it to the kernel's stdout /
+  stderr ``OutStream`` with that header as the *thread* parent (ipykernel's
+  ``set_thread_parent``), so it joins the cell's own output buffer, in order, and is
+  published under the cell even when another cell runs by then.  ``display`` chunks
+  become ``display_data`` through the shell's display publisher, the same way.
+  Output of work not submitted from a cell keeps Ray's ``(name pid=N)`` lines.
+* **Interrupts.**  Every task the driver submits is recorded under its cell.  When a
+  cell ends with ``KeyboardInterrupt`` (Jupyter's interrupt, sent as SIGINT to the
+  kernel only: cluster processes run in their own sessions), its unfinished tasks are
+  cancelled, force-cancelled after a grace period, and the cell says what it cancelled.
+* **Notebook code.**  Before each cell, local modules are checked (see ``modules.py``).
+
+One bridge per process (:data:`bridge`); ``attach(shell)`` is idempotent.  It hooks the
+CoreWorker now if connected, and every later one through ``api._on_connect``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import threading
+import time
+from collections import OrderedDict
+
+log = logging.getLogger("kernelray.jupyter")
+
+CANCEL_GRACE_S = 1.0  # a cancelled task gets this long to stop before it is force-cancelled
+CANCEL_TIMEOUT_S = 5.0  # how long an interrupted cell waits for force-cancelled tasks
+_HEADER_KEYS = ("msg_id", "msg_type", "session", "username", "date", "version")
+
+
+class CellTasks:
+    """Task IDs submitted by this driver, per cell (msg_id); the last few cells only."""
+
+    KEEP_CELLS = 64
+    PRUNE_AT = 4096
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._cells: OrderedDict = OrderedDict()
+
+    def add(self, key, task_id: bytes, name: str, live=None) -> None:
+        with self._lock:
+            lst = self._cells.get(key)
+            if lst is None:
+                lst = self._cells[key] = []
+                while len(self._cells) > self.KEEP_CELLS:
+                    self._cells.popitem(last=False)
+            lst.append((task_id, name))
+            if live is not None and len(lst) >= self.PRUNE_AT and len(lst) % self.PRUNE_AT == 0:
+                lst[:] = [t for t in lst if t[0] in live]
+
+    def of(self, key) -> list:
+        with self._lock:
+            return list(self._cells.get(key, ()))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cells.clear()
+
+
+class JupyterBridge:
+    def __init__(self):
+        self.shell = None
+        self.kernel = None
+        self.streams: dict = {}
+        self.display_pub = None
+        self.core = None
+        self.cells = CellTasks()
+        self.cell_counter = 0  # shells without a kernel (terminal IPython): cells by number
+        self.started_job_id = None  # the connection the magics started (shut down on unload)
+        self.modules = None
+        self._cached_msg_id = None
+        self._cached_header = None
+        self._orig_submit = None
+        self._submitter = None
+
+    # -- attaching ----------------------------------------------------------------------
+    @property
+    def attached(self) -> bool:
+        return self.shell is not None
+
+    def attach(self, shell) -> None:
+        from .. import api
+        from ..core import context
+        from .modules import LocalModules
+
+        if self.shell is shell:
+            return
+        if self.shell is not None:
+            self.detach()
+        self.shell = shell
+        self.kernel = getattr(shell, "kernel", None)
+        self.streams = {}
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            if hasattr(stream, "set_thread_parent") and self.kernel is not None:
+                self.streams[name] = stream
+        pub = getattr(shell, "display_pub", None)
+        self.display_pub = pub if hasattr(pub, "set_thread_parent") else None
+        self.modules = LocalModules()
+        shell.events.register("pre_run_cell", self._pre_run_cell)
+        shell.events.register("post_run_cell", self._post_run_cell)
+        if self._on_connect not in api._on_connect:
+            api._on_connect.append(self._on_connect)
+        core = context.core
+        if core is not None and getattr(core, "mode", None) == "driver":
+            self._on_connect(core)
+
+    def detach(self) -> None:
+        from .. import api
+
+        shell = self.shell
+        if shell is None:
+            return
+        for event, fn in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
+            try:
+                shell.events.unregister(event, fn)
+            except ValueError:
+                pass
+        try:
+            api._on_connect.remove(self._on_connect)
+        except ValueError:
+            pass
+        self._unhook(self.core)
+        self.shell = self.kernel = self.display_pub = None
+        self.streams = {}
+        self.cells.clear()
+
+    def _on_connect(self, core) -> None:
+        """Hook a newly connected driver CoreWorker (from ``api._connect``)."""
+        if self.core is not None and self.core is not core:
+            self._unhook(self.core)
+        self.core = core
+        core.route_hook = self.route_hook
+        if core.output_handler is None:  # None unless init(log_to_driver=False) silenced it
+            core.output_handler = self.output_handler
+        submitter = core.submitter
+        if submitter.__dict__.get("submit") != self._submit:
+            self._submitter = submitter
+            self._orig_submit = submitter.submit
+            submitter.submit = self._submit
+
+    def _unhook(self, core) -> None:
+        if core is None:
+            return
+        if getattr(core, "route_hook", None) == self.route_hook:
+            core.route_hook = None
+        if getattr(core, "output_handler", None) == self.output_handler:
+            core.output_handler = None
+        submitter = core.submitter
+        if submitter.__dict__.get("submit") == self._submit:
+            del submitter.submit
+        self._orig_submit = self._submitter = None
+        if self.core is core:
+            self.core = None
+
+    # -- which cell is submitting ---------------------------------------------------------
+    def current_parent(self):
+        """The JSON-able header of the cell running in this context, or None."""
+        kernel = self.kernel
+        if kernel is None:
+            if self.shell is not None and threading.current_thread() is threading.main_thread():
+                return {"cell": self.cell_counter}
+            return None
+        msg = None
+        var = getattr(kernel, "_shell_parent", None)
+        if isinstance(var, contextvars.ContextVar):
+            try:
+                msg = var.get()  # set in the shell's context (main thread, subshells); unset in threads
+            except LookupError:
+                msg = None
+        elif threading.current_thread() is threading.main_thread():
+            msg = kernel.get_parent()
+        if not msg:
+            out = self.streams.get("stdout")  # a thread that set a thread parent on purpose
+            pvar = getattr(out, "_parent_header", None)
+            if isinstance(pvar, contextvars.ContextVar):
+                try:
+                    msg = pvar.get()
+                except LookupError:
+                    msg = None
+        if not msg:
+            return None
+        header = msg.get("header", msg)
+        if header.get("msg_type") != "execute_request":
+            return None
+        msg_id = header.get("msg_id")
+        if msg_id == self._cached_msg_id:
+            return self._cached_header
+        out = {}
+        for k in _HEADER_KEYS:
+            if k in header:
+                v = header[k]
+                out[k] = v.isoformat() if hasattr(v, "isoformat") else str(v)
+        self._cached_msg_id, self._cached_header = msg_id, out
+        return out
+
+    def route_hook(self):
+        try:
+            return self.current_parent()
+        except Exception:  # noqa: BLE001 - routing must never break a submission
+            return None
+
+    @staticmethod
+    def cell_key(parent):
+        if not isinstance(parent, dict):
+            return None
+        return parent.get("msg_id") or (f"cell:{parent['cell']}" if "cell" in parent else None)
+
+    # -- output (driver's loop thread) -----------------------------------------------------
+    def output_handler(self, content: dict) -> None:
+        from ..core.core_worker import print_worker_output
+        from .taskdisplay import DISPLAY_STREAM, decode_display_text
+
+        parent = content.get("parent")
+        stream = content.get("stream")
+        routed = isinstance(parent, dict) and bool(parent.get("msg_id")) and bool(self.streams)
+        try:
+            if stream == DISPLAY_STREAM:
+                bundles = decode_display_text(content.get("text", ""))
+                if routed:
+                    for data, md in bundles:
+                        self._publish_display(parent, data, md)
+                else:
+                    text = "".join(str(d.get("text/plain", "")) + "\n" for d, _ in bundles)
+                    print_worker_output(dict(content, stream="stdout", text=text))
+                return
+            if routed and stream in self.streams:
+                self._publish_stream(parent, stream, content.get("text", ""))
+                return
+        except Exception:  # noqa: BLE001 - never break the loop over output
+            log.debug("could not publish worker output under its cell", exc_info=True)
+        print_worker_output(content)
+
+    def _publish_stream(self, parent: dict, name: str, text: str) -> None:
+        out = self.streams[name]
+        token = out.set_thread_parent(parent)
+        try:
+            out.write(text)
+        finally:
+            out.reset_thread_parent(token)
+
+    def _publish_display(self, parent: dict, data: dict, md: dict) -> None:
+        pub = self.display_pub
+        if pub is not None:
+            token = pub.set_thread_parent(parent)
+            try:
+                pub.publish(data, md)
+            finally:
+                pub.reset_thread_parent(token)
+            return
+        kernel = self.kernel
+        for s in self.streams.values():
+            s.flush()
+        kernel.session.send(kernel.iopub_socket, "display_data", {"data": data, "metadata": md, "transient": {}},
+                            parent=parent, ident=b"display_data")
+
+    # -- tracking submissions (loop thread) ------------------------------------------------
+    def _submit(self, spec):
+        try:
+            route = spec.route
+            if route and spec.parent_task_id is None:
+                key = self.cell_key(route.get("parent"))
+                if key is not None:
+                    self.cells.add(key, spec.task_id, spec.name, self._submitter.tasks)
+        except Exception:  # noqa: BLE001
+            log.debug("could not record a submission", exc_info=True)
+        return self._orig_submit(spec)
+
+    # -- cell events -------------------------------------------------------------------
+    def _pre_run_cell(self, *args) -> None:
+        self.cell_counter += 1
+        if self.modules is not None:
+            try:
+                self.modules.check(self.shell)
+            except Exception:  # noqa: BLE001 - never block a cell over this
+                log.debug("local module check failed", exc_info=True)
+
+    def _post_run_cell(self, result=None) -> None:
+        err = getattr(result, "error_in_exec", None)
+        if isinstance(err, KeyboardInterrupt):
+            self.cancel_cell(self.cell_key(self.current_parent()))
+
+    def pending_tasks(self, key) -> list:
+        from ..core import context
+
+        core = context.core
+        if core is None or key is None:
+            return []
+        live = core.submitter.tasks
+        return [(tid, name) for tid, name in self.cells.of(key) if tid in live]
+
+    def cancel_cell(self, key, grace: float | None = None, timeout: float | None = None, quiet: bool = False) -> list:
+        """Cancel the unfinished tasks the cell ``key`` submitted; returns what was cancelled."""
+        grace = CANCEL_GRACE_S if grace is None else grace
+        timeout = CANCEL_TIMEOUT_S if timeout is None else timeout
+        pending = self.pending_tasks(key)
+        if not pending:
+            return []
+        self._cancel([tid for tid, _ in pending], force=False)
+        forced: list = []
+        try:
+            left = self._wait_done(key, grace)
+            if left:
+                forced = left
+                self._cancel([tid for tid, _ in left], force=True)
+                self._wait_done(key, timeout)
+        except KeyboardInterrupt:  # interrupted again: stop waiting, force what is left
+            forced = self.pending_tasks(key)
+            self._cancel([tid for tid, _ in forced], force=True)
+        if not quiet:
+            print(_cancel_summary(pending, forced, grace), file=sys.stderr)
+        return pending
+
+    def _wait_done(self, key, seconds: float) -> list:
+        deadline = time.monotonic() + seconds
+        while True:
+            left = self.pending_tasks(key)
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.02)
+
+    @staticmethod
+    def _cancel(task_ids, force: bool) -> None:
+        import kernelray
+        from ..core import context
+        from ..object_ref import ObjectRef
+
+        core = context.core
+        if core is None:
+            return
+        for tid in task_ids:
+            ref = ObjectRef(tid + (1).to_bytes(4, "little"), core.address, _count=False)
+            try:
+                kernelray.cancel(ref, force=force, recursive=True)
+            except Exception as exc:  # noqa: BLE001 - e.g. force on an actor task: keep going
+                log.debug("cancel of %s failed: %s", tid.hex(), exc)
+
+
+def _cancel_summary(pending: list, forced: list, grace: float) -> str:
+    counts: dict = {}
+    for _, name in pending:
+        counts[name] = counts.get(name, 0) + 1
+    what = ", ".join(f"{name} ×{n}" if n > 1 else name for name, n in counts.items())
+    n = len(pending)
+    text = f"kernelray: interrupted — cancelled {n} task{'s' if n != 1 else ''} submitted by this cell ({what})"
+    if forced:
+        text += f"; {len(forced)} did not stop within {grace:g} s and were force-cancelled"
+    return text
+
+
+bridge = JupyterBridge()

@@ -1,0 +1,122 @@
+"""The client side of the store, in every driver and worker.
+
+Writing: one ``create_object_request`` round trip for an offset, a memcpy of the pickle
+data and each out-of-band buffer straight into the arena, then ``object_sealed``.
+Reading: one ``store_get_request`` pins the copies; each object is wrapped in one
+read-only numpy holder over the arena whose finalizer releases the pin, so a numpy array
+returned by ``get`` keeps its object in memory exactly as long as it lives.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import weakref
+
+from ..core.memory_store import StoredObject
+from ..exceptions import ObjectLostError, ObjectStoreFullError, RaySystemError
+from .allocator import align
+
+PLASMA = "plasma"
+PWRITE_FROM = 1 << 20
+
+
+def layout_of(obj: StoredObject) -> tuple:
+    """(total size, [[offset, length]] for the pickle data and each buffer), 64-byte aligned."""
+    pos = 0
+    layout = []
+    for part in (obj.data, *obj.buffers):
+        n = memoryview(part).nbytes
+        pos = align(pos)
+        layout.append([pos, n])
+        pos += n
+    return max(pos, 1), layout
+
+
+def plasma_stub(oid: bytes, size: int, node_id: str, raylet: str) -> StoredObject:
+    loc = json.dumps({"object_id": oid.hex(), "size": size, "node_id": node_id, "raylet": raylet}).encode()
+    stub = StoredObject(PLASMA, loc)
+    stub.nbytes = size
+    return stub
+
+
+def location(obj: StoredObject) -> dict:
+    return json.loads(bytes(obj.data))
+
+
+class StoreClient:
+    def __init__(self, core, arena):
+        self.core = core
+        self.arena = arena
+        self.client_id = core.address
+
+    def write(self, oid: bytes, obj: StoredObject) -> StoredObject:
+        size, layout = layout_of(obj)
+        offset = self._create(oid, size, layout)
+        view = self.arena.view
+        fd = self.arena.fd
+        for (off, n), part in zip(layout, (obj.data, *obj.buffers)):
+            start = offset + off
+            src = memoryview(part).cast("B")
+            if n < PWRITE_FROM:
+                view[start : start + n] = src
+                continue
+            # pwrite fills tmpfs pages without faulting them into this process one by one:
+            # 1.9 GB/s into fresh memory (memcpy: 0.8), 4.2 GB/s into reused memory; no GIL held
+            done = 0
+            while done < n:
+                done += os.pwrite(fd, src[done:], start + done)
+        core = self.core
+        core.loop.call_soon(core.send, core.raylet, "object_sealed", {"object_id": oid.hex()})
+        return plasma_stub(oid, size, core.node_id.hex(), core.raylet_address)
+
+    def _create(self, oid: bytes, size: int, layout) -> int:
+        content = {"object_id": oid.hex(), "size": size, "layout": layout, "owner": self.core.address}
+        for attempt in range(2):
+            try:
+                return self.core.call(self.core.raylet, "create_object_request", content, timeout=120).content["offset"]
+            except RaySystemError as exc:
+                text = str(exc)
+                if "ObjectStoreFullError" not in text:
+                    raise
+                if attempt == 0:  # refs held only by garbage cycles pin objects: collect, then retry once
+                    gc.collect()
+                    self.core.refs_flush()
+                    continue
+                raise ObjectStoreFullError(text.split("ObjectStoreFullError: ", 1)[-1]) from None
+        raise AssertionError("unreachable")
+
+    def read_many(self, oids: list) -> dict:
+        """oid -> [pickle data view, buffer views...]; each set pins its object while alive."""
+        try:
+            reply = self.core.call(self.core.raylet, "store_get_request",
+                                   {"object_ids": [o.hex() for o in oids], "client": self.client_id}, timeout=300)
+        except RaySystemError as exc:
+            text = str(exc)
+            if "ObjectLostError" in text:
+                raise ObjectLostError(oids[0].hex(), reason=text.split("ObjectLostError: ", 1)[-1]) from None
+            if "ObjectStoreFullError" in text:
+                raise ObjectStoreFullError(text.split("ObjectStoreFullError: ", 1)[-1]) from None
+            raise
+        import numpy as np
+
+        out = {}
+        for info in reply.content["objects"]:
+            holder = np.frombuffer(self.arena.mm, dtype=np.uint8, count=info["size"], offset=info["offset"])
+            holder.flags.writeable = False
+            weakref.finalize(holder, self._release, info["object_id"])
+            mv = memoryview(holder)
+            out[bytes.fromhex(info["object_id"])] = [mv[o : o + n] for o, n in info["layout"]]
+        return out
+
+    def _release(self, oid_hex: str) -> None:
+        core = self.core
+        if core.connected:
+            core.loop.call_soon(core.send, core.raylet, "store_release",
+                                {"object_ids": [oid_hex], "client": self.client_id})
+
+    def free(self, oids: list) -> None:
+        """Owner side (loop thread): the objects are no longer referenced."""
+        core = self.core
+        core.send(core.raylet, "store_free", {"object_ids": [o.hex() for o in oids]})
