@@ -23,6 +23,8 @@ from .api import (
     wait,
 )
 from .object_ref import ObjectRef, ObjectRefGenerator
+from . import actor, util  # noqa: E402 - kernelray.actor.exit_actor, kernelray.util.ActorPool
+from .actor import exit_actor, get_actor, kill, method
 
 __version__ = "0.1.0"
 
@@ -83,14 +85,19 @@ __all__ = [
     "cancel",
     "cluster_resources",
     "exceptions",
+    "exit_actor",
     "get",
+    "get_actor",
     "get_runtime_context",
     "init",
     "is_initialized",
+    "kill",
+    "method",
     "nodes",
     "put",
     "remote",
     "shutdown",
     "timeline",
+    "util",
     "wait",
 ]

@@ -22,7 +22,12 @@ class ObjectRef:
         if _count:
             core = context.core
             if core is not None:
-                core.ref_events.append((1, oid, owner))
+                ctx = getattr(context.task_local, "spec", None)
+                if ctx is not None and owner != core.address:
+                    ctx.saw_refs = True
+                    core.ref_events.append((3, oid, (owner, ctx.task_id)))
+                else:
+                    core.ref_events.append((1, oid, owner))
                 self._counted = True
 
     def binary(self) -> bytes:

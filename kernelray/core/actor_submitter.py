@@ -90,7 +90,7 @@ class ActorSubmitter:
 
         core = self.core
         name = f"{handle._meta.class_name}.{method}"
-        args_blob, deps = core.serialize_args(name, None, args, kwargs)
+        args_blob, deps, nested = core.serialize_args(name, None, args, kwargs)
         num_returns = opts.get("num_returns", 1)
         streaming = num_returns in ("streaming", "dynamic")
         nret = STREAMING if streaming else int(num_returns)
@@ -119,6 +119,7 @@ class ActorSubmitter:
             route=core.route(),
             actor_id=actor_id,
             extra={"m": method},
+            nested_refs=nested,
         )
         if streaming:
             state = core.submitter.register_generator(spec.task_id)

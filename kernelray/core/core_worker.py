@@ -66,6 +66,10 @@ class CoreWorker(Endpoint):
         "owner_died",
         "node_removed",
         "actor_state_changed",
+        # borrowers of objects we own, and hand-offs of refs returned inside values
+        "borrow_added",
+        "borrow_removed",
+        "handoff_done",
     ]
 
     def __init__(self, *, mode, key: bytes, gcs_address: str, raylet_address: str, node_id: bytes, ip="127.0.0.1"):
@@ -82,6 +86,7 @@ class CoreWorker(Endpoint):
         self.gcs = self.peer(gcs_address)
         self._object_waiters: dict[bytes, list] = defaultdict(list)
         self._fetching: dict[bytes, str] = {}
+        self._captured: dict[bytes, tuple] = {}  # outer object -> ObjectRefs inside it, held while it lives
         self.submitter = TaskSubmitter(self)
         self.actor_submitter = ActorSubmitter(self)  # calls to actors (actor_submitter.py)
         self.executor = None  # set by the worker process
@@ -143,10 +148,19 @@ class CoreWorker(Endpoint):
 
     def _put_local_from_user(self, oid, obj, contained) -> None:
         self.refs.drain()
-        for r in contained:
-            self.ref_events.append((2, r._id, None))
-        self.refs.drain()
+        if contained:
+            self.capture(oid, contained)
         self._notify_object(oid, obj)
+
+    def capture(self, outer: bytes, refs) -> None:
+        """Hold the refs inside ``outer`` (an object we own) for as long as it lives."""
+        if outer not in self.refs.entries:
+            return
+        self._captured[outer] = tuple(refs)
+        for r in refs:
+            e = self.refs.entries.get(r._id)
+            if e is not None:
+                e.captured += 1
 
     def put_local(self, oid: bytes, obj: StoredObject) -> None:
         """Store an object this process owns or fetched (loop thread)."""
@@ -163,6 +177,12 @@ class CoreWorker(Endpoint):
     def object_freed(self, oid: bytes, entry) -> None:
         obj = self.store.delete(oid)
         self._object_waiters.pop(oid, None)
+        inner = self._captured.pop(oid, None)
+        if inner:
+            for r in inner:
+                e = self.refs.entries.get(r._id)
+                if e is not None:
+                    e.captured -= 1
         if obj is not None and obj.kind == PLASMA and entry.owned and self.store_client is not None:
             self.store_client.free([oid])
 
@@ -358,9 +378,46 @@ class CoreWorker(Endpoint):
     def _store_error(self, oid: bytes, exc: BaseException) -> None:
         self.put_local(oid, serialize_error(exc))
 
+    def send_borrow(self, msg_type: str, oid: bytes, owner: str, borrower: str) -> None:
+        try:
+            self.send(self.peer(owner), msg_type, {"object_id": oid.hex(), "borrower": borrower})
+        except zmq.ZMQError:
+            log.debug("cannot reach owner %s", owner)
+
+    def handle_borrow_added(self, msg, sock, idents) -> None:
+        c = msg.content
+        oid = bytes.fromhex(c["object_id"])
+        if not self.refs.borrower_delta(oid, c["borrower"], +1):
+            log.warning("kernelray: %s borrowed object %s after it was freed", c["borrower"], c["object_id"])
+        if self.executor is not None:
+            self.executor.handoff_received(oid)
+
+    def handle_borrow_removed(self, msg, sock, idents) -> None:
+        c = msg.content
+        self.refs.borrower_delta(bytes.fromhex(c["object_id"]), c["borrower"], -1)
+
+    def handle_handoff_done(self, msg, sock, idents) -> None:
+        if self.executor is not None:
+            for o in msg.content.get("object_ids", ()):
+                self.executor.handoff_received(bytes.fromhex(o))
+
+    def run_in_loop(self, fn, timeout: float = 30.0):
+        """Run ``fn()`` on the loop thread and return its result (from another thread)."""
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run():
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001
+                fut.set_exception(exc)
+
+        self.loop.call_soon(run)
+        return fut.result(timeout)
+
     def handle_owner_died(self, msg, sock, idents) -> None:
-        """The GCS says a process died: fail fetches of objects it owned."""
+        """The GCS says a process died: fail fetches of objects it owned, forget its borrows."""
         address = msg.content.get("address")
+        self.refs.borrower_gone(address)
         for oid, owner in list(self._fetching.items()):
             if owner == address:
                 self._fetching.pop(oid, None)
@@ -398,7 +455,7 @@ class CoreWorker(Endpoint):
         from .executor import DepMarker
 
         if not args and not kwargs:
-            return _EMPTY_ARGS, []
+            return _EMPTY_ARGS, [], ()
         deps = []
         a2 = []
         for a in args:
@@ -420,9 +477,7 @@ class CoreWorker(Endpoint):
             raise _arg_error(name, fn, args, kwargs, exc) from exc
         if len(blob) >= INLINE_THRESHOLD and self.store_client is not None:
             return self._put_large_args(a2, kw2, deps)
-        for r in contained:
-            self.ref_events.append((2, r._id, None))
-        return blob, deps
+        return blob, deps, tuple(contained)
 
     def _put_large_args(self, a2, kw2, deps):
         """As Ray does: arguments of 100 KiB or more go to the object store once."""
@@ -442,17 +497,14 @@ class CoreWorker(Endpoint):
         a3 = [maybe_put(a) for a in a2]
         kw3 = {k: maybe_put(v) for k, v in kw2.items()}
         blob, contained = serialize_inband((a3, kw3))
-        for r in contained:
-            if not isinstance(r, ObjectRef) or r not in deps:
-                self.ref_events.append((2, r._id, None))
-        return blob, deps
+        return blob, deps, tuple(contained)
 
     def submit_task(self, *, name, fn_id, fn_blob, signature, args, kwargs, num_returns, resources,
                     max_retries, retry_exceptions, runtime_env):
         from ..object_ref import ObjectRef, ObjectRefGenerator
         from .task_spec import STREAMING, TaskSpec
 
-        args_blob, deps = self.serialize_args(name, signature, args, kwargs)
+        args_blob, deps, nested = self.serialize_args(name, signature, args, kwargs)
         streaming = num_returns in ("streaming", "dynamic")
         nret = STREAMING if streaming else int(num_returns)
         env = self.merge_runtime_env(runtime_env)
@@ -480,6 +532,7 @@ class CoreWorker(Endpoint):
             route=self.route(),
             runtime_env=env,
             scheduling_key=(tuple(sorted(resources.items())), _env_key(env)),
+            nested_refs=nested,
         )
         if streaming:
             state = self.submitter.register_generator(tid)

@@ -52,7 +52,7 @@ class DepMarker:
 class TaskContext:
     """What ``get_runtime_context()`` and output routing need about the running task."""
 
-    __slots__ = ("task_id", "name", "route", "job_id", "actor_id", "cancel_requested")
+    __slots__ = ("task_id", "name", "route", "job_id", "actor_id", "cancel_requested", "saw_refs")
 
     def __init__(self, task_id, name, route, job_id, actor_id=None):
         self.task_id = task_id
@@ -61,6 +61,7 @@ class TaskContext:
         self.job_id = job_id
         self.actor_id = actor_id
         self.cancel_requested = False
+        self.saw_refs = False  # a borrowed ObjectRef appeared while this task ran
 
 
 class ExecTask:
@@ -93,6 +94,7 @@ class Executor:
         self.actor_host = None  # ActorHost: runs actor tasks (see actor_host.py)
         self.idle_title = "kernelray::IDLE"
         self.cancelled: set = set()
+        self.handoff: dict = {}  # oid -> ObjectRefs returned inside values, held until the owner has them
         self.task_sock = None
         self.task_address = ""
         self._last_task: ExecTask | None = None
@@ -143,6 +145,9 @@ class Executor:
             n = d["nframes"]
             self.queue.append(ExecTask(d, frames[pos : pos + n], idents, c.get("lease_id")))
             pos += n
+            driver = (d.get("route") or {}).get("driver")
+            if driver and driver not in self.core.peers:  # connect now: output sent mid-task must not trail the result
+                self.core.loop.call_soon(self.core.peer, driver)
 
     def cancel(self, task_id: bytes, force: bool, recursive: bool) -> None:
         """From the loop thread: cancel a queued or running task."""
@@ -223,7 +228,8 @@ class Executor:
             g[1].extend(frames)
         session = self.core.session
         for (idents, lease_id), (rs, frames) in groups.items():
-            session.send(self.task_sock, "push_task_reply", {"status": "ok", "lease_id": lease_id, "results": rs},
+            session.send(self.task_sock, "push_task_reply",
+                         {"status": "ok", "lease_id": lease_id, "results": rs, "worker": self.core.address},
                          frames, ident=list(idents))
 
     # -- running one task -------------------------------------------------------------
@@ -309,22 +315,56 @@ class Executor:
             if values is None or len(values) != n:
                 got = "a non-iterable" if values is None else f"{len(values)} objects"
                 raise ValueError(f"Task {t.d['name']} returned {got}, but num_returns={n}.")
-        returns, frames = [], []
+        returns, frames, contained = [], [], []
         for i, v in enumerate(values):
             obj = self._serialize_return(t, v, i + 1)
             returns.append([obj.kind, 1 + len(obj.buffers)])
             frames.append(obj.data)
             frames.extend(obj.buffers)
+            if obj.contained:
+                contained.append([i + 1, self._hand_off(obj.contained)])
         r = {"task_id": t.d["task_id"], "status": "ok", "returns": returns, "nframes": len(frames)}
+        if contained:
+            r["contained"] = contained
+        self._report_borrows(r)
         return (t.idents, t.lease_id, r, frames)
+
+    def _hand_off(self, refs) -> list:
+        """Hold refs returned inside a value until the owner says it holds them (handoff_done)."""
+        out = []
+        for ref in refs:
+            self.handoff.setdefault(ref._id, []).append(ref)
+            out.append([ref.hex(), ref._owner])
+        return out
+
+    def handoff_received(self, oid: bytes) -> None:
+        """Loop thread: the task's owner took over the refs; drop one hold."""
+        held = self.handoff.get(oid)
+        if held:
+            held.pop()
+            if not held:
+                self.handoff.pop(oid, None)
+
+    def _report_borrows(self, r: dict) -> None:
+        """Refs this task picked up and still holds are registered through its reply."""
+        ctx = context.current_task()
+        if ctx is None or not ctx.saw_refs:
+            return
+        core = self.core
+
+        def collect():
+            core.refs.drain()
+            return core.refs.borrowed_during(ctx.task_id)
+
+        borrowed = core.run_in_loop(collect)
+        if borrowed:
+            r["borrowed"] = borrowed
 
     def _serialize_return(self, t: ExecTask, value, index: int) -> StoredObject:
         try:
             obj = serialize(value)
         except Exception as exc:
             raise TypeError(f"Could not serialize the return value of {t.d['name']}: {type(exc).__name__}: {exc}") from exc
-        for r in obj.contained:
-            self.core.ref_events.append((2, r._id, None))
         if obj.nbytes >= INLINE_THRESHOLD and self.core.store_client is not None:
             oid = t.task_id + index.to_bytes(4, "little")
             obj = self.core.store_client.write(oid, obj)
@@ -337,6 +377,8 @@ class Executor:
             for item in gen:
                 count += 1
                 obj = self._serialize_return(t, item, count)
+                for ref in obj.contained:  # refs inside streamed items: kept for their owner's lifetime
+                    core.ref_events.append((2, ref._id, None))
                 self._send_output_direct()
                 core.session.send(
                     self.task_sock,
@@ -384,6 +426,7 @@ class Executor:
             "nframes": 1,
             "ename": type(exc).__name__,
         }
+        self._report_borrows(r)
         return (t.idents, t.lease_id, r, [obj.data])
 
     # -- output -----------------------------------------------------------------------

@@ -260,13 +260,53 @@ class TaskSubmitter:
             if lease_entry is not None:
                 lease_entry[1].in_flight.pop(tid, None)
                 touched.add(lease_entry[0])
+            if "worker" in c:
+                r["worker"] = c["worker"]
             if spec is None:
+                self._register_borrows(r)
+                self._take_contained(None, r)
                 continue
             self._on_result(spec, r, my_frames)
         for q in touched:
             self._pump(q)
 
+    def _register_borrows(self, r: dict) -> None:
+        """The worker still holds refs it got during the task: it borrows them now."""
+        worker = r.get("worker")
+        if not worker:
+            return
+        core = self.core
+        for oid_hex, owner in r.get("borrowed", ()):
+            oid = bytes.fromhex(oid_hex)
+            if owner == core.address:
+                core.refs.borrower_delta(oid, worker, +1)
+            else:  # on the worker's behalf, before our own hold on it can go
+                core.send_borrow("borrow_added", oid, owner, worker)
+
+    def _take_contained(self, spec, r: dict) -> None:
+        """Refs inside returned values: held with their outer object, then the worker lets go."""
+        contained = r.get("contained")
+        if not contained:
+            return
+        from ..object_ref import ObjectRef
+
+        core = self.core
+        released = []
+        for index, refs in contained:
+            outer = spec.task_id + index.to_bytes(4, "little") if spec is not None else None
+            inner = [ObjectRef(bytes.fromhex(h), owner) for h, owner in refs]
+            released += [h for h, _ in refs]
+            if outer is not None and core.refs.wanted(outer):
+                core.refs.drain()
+                core.capture(outer, inner)
+            del inner
+        core.refs.drain()  # borrow_added to the inner refs' owners goes out before handoff_done
+        worker = r.get("worker")
+        if worker:
+            core.send(core.peer(worker), "handoff_done", {"object_ids": released})
+
     def _on_result(self, spec: TaskSpec, r: dict, frames: list) -> None:
+        self._register_borrows(r)
         objs, pos = [], 0
         for kind, n in r.get("returns", ()):
             objs.append(stored_from_frames(kind, frames[pos : pos + n]))
@@ -281,6 +321,7 @@ class TaskSubmitter:
         if status != "ok":
             objs = objs[:1] * max(spec.num_returns, 1)
         self._finish(spec, objs, FINISHED if status == "ok" else FAILED)
+        self._take_contained(spec, r)
 
     def _can_retry(self, spec: TaskSpec) -> bool:
         return not spec.cancelled and (spec.max_retries < 0 or spec.attempt < spec.max_retries)

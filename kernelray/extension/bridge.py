@@ -80,6 +80,8 @@ class JupyterBridge:
         self._cached_header = None
         self._orig_submit = None
         self._submitter = None
+        self._headers: OrderedDict = OrderedDict()  # msg_id -> the kernel's header of recent cells
+        self._headers_lock = threading.Lock()
 
     # -- attaching ----------------------------------------------------------------------
     @property
@@ -200,7 +202,20 @@ class JupyterBridge:
                 v = header[k]
                 out[k] = v.isoformat() if hasattr(v, "isoformat") else str(v)
         self._cached_msg_id, self._cached_header = msg_id, out
+        with self._headers_lock:
+            self._headers[msg_id] = header
+            while len(self._headers) > CellTasks.KEEP_CELLS:
+                self._headers.popitem(last=False)
         return out
+
+    def original_header(self, parent: dict) -> dict:
+        """The kernel's own header for a routed parent: the very key of the cell's output buffer.
+
+        ipykernel buffers a stream per parent header (by its items); writing under an equal
+        header makes worker output join the cell's own prints in one buffer, in order.
+        """
+        with self._headers_lock:
+            return self._headers.get(parent.get("msg_id"), parent)
 
     def route_hook(self):
         try:
@@ -222,6 +237,8 @@ class JupyterBridge:
         parent = content.get("parent")
         stream = content.get("stream")
         routed = isinstance(parent, dict) and bool(parent.get("msg_id")) and bool(self.streams)
+        if routed:
+            parent = self.original_header(parent)
         try:
             if stream == DISPLAY_STREAM:
                 bundles = decode_display_text(content.get("text", ""))
@@ -352,7 +369,8 @@ def _cancel_summary(pending: list, forced: list, grace: float) -> str:
     n = len(pending)
     text = f"kernelray: interrupted — cancelled {n} task{'s' if n != 1 else ''} submitted by this cell ({what})"
     if forced:
-        text += f"; {len(forced)} did not stop within {grace:g} s and were force-cancelled"
+        verb = "was" if len(forced) == 1 else "were"
+        text += f"; {len(forced)} did not stop within {grace:g} s and {verb} force-cancelled"
     return text
 
 

@@ -54,6 +54,7 @@ class KernelrayMagics(Magics):
 
         self.bridge = bridge or default_bridge
         self.actor_names: dict = {}  # actor name -> names its cells assigned (not shipped from here)
+        self.actor_handles: dict = {}  # actor name -> handle (keeps the cell actor alive)
 
     # -- the magic ----------------------------------------------------------------------
     @magic_arguments()
@@ -219,10 +220,13 @@ class KernelrayMagics(Magics):
         except ImportError:
             raise _usage("%%remote --actor needs actor support (kernelray.actor), which this kernelray does not "
                          "have: drop --actor to run the cell as a task.") from None
-        try:
-            handle = kernelray.get_actor(name)
-        except ValueError:
-            handle = kernelray.remote(CellActor).options(name=name, **opts).remote()
+        handle = self.actor_handles.get(name)
+        if handle is None:
+            try:
+                handle = kernelray.get_actor(name)
+            except ValueError:
+                handle = kernelray.remote(CellActor).options(name=name, **opts).remote()
+            self.actor_handles[name] = handle  # a named actor lives while a handle does (as in Ray)
         method = getattr(handle, "run_cell", None)
         if method is None:
             raise _usage(f"%%remote --actor {name}: the actor named {name!r} is not a %%remote cell actor "

@@ -1,0 +1,391 @@
+"""Actors: ``@remote`` on a class, as in Ray.
+
+::
+
+    @kernelray.remote
+    class Counter:
+        def __init__(self, start=0): self.n = start
+        def incr(self): self.n += 1; return self.n
+
+    c = Counter.remote(5)                      # an ActorHandle; the GCS places the actor
+    kernelray.get(c.incr.remote())             # 6: the call goes straight to the actor's worker
+    Counter.options(name="c", lifetime="detached").remote()
+    kernelray.get_actor("c"); kernelray.kill(c)
+
+Choices, where Ray leaves room:
+
+* Resources.  Ray schedules a default actor with 1 CPU and runs it with 0.  Here an actor
+  that asks for nothing (no ``num_cpus``/``num_gpus``/``resources``) holds no CPU for its
+  lifetime, as in Ray, and is placed without the 1-CPU check: it fits on any node.  An
+  actor that asks (``num_cpus=1``) holds that for its lifetime.
+* Lifetime.  A non-detached actor dies with its owner (the driver or worker that created
+  it) and when the owner drops its last handle, once the calls it made are done.  If a
+  handle was ever pickled out of the owner (passed to a task or actor, put in the object
+  store), other processes may hold it and we do not count those: the actor then lives
+  until its owner exits or it is killed.  Handles got with ``get_actor`` never keep an
+  actor alive or kill it.
+* Ordering.  One caller's calls run in the order it made them (a call whose ObjectRef
+  arguments are not ready holds back the calls after it).  Calls from different callers
+  interleave.  Threaded and async actors start calls in that order and finish them in
+  any order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+
+import cloudpickle
+
+from .core import context
+from .core.actor_host import ActorExit, exit_actor  # noqa: F401 - kernelray.actor.exit_actor
+from .options import ACTOR_OPTIONS, METHOD_OPTIONS, resources_of, validate
+
+ASYNC_DEFAULT_MAX_CONCURRENCY = 1000
+_BUILTIN_METHODS = ("__ray_ready__", "__ray_terminate__")
+
+
+def method(*args, **kwargs):
+    """``@kernelray.method(num_returns=2)`` on an actor method: its default call options."""
+
+    def annotate(fn):
+        fn.__kernelray_method_options__ = validate(dict(kwargs), METHOD_OPTIONS, "actor methods")
+        return fn
+
+    if len(args) == 1 and not kwargs and callable(args[0]):
+        return annotate(args[0])
+    if args:
+        raise TypeError("The @kernelray.method decorator takes keyword arguments only, "
+                        "for example '@kernelray.method(num_returns=2)'.")
+    return annotate
+
+
+class ActorID:
+    """An actor's ID (16 bytes: 12 unique + the job's 4)."""
+
+    __slots__ = ("_bytes",)
+
+    def __init__(self, b: bytes):
+        self._bytes = b
+
+    def binary(self) -> bytes:
+        return self._bytes
+
+    def hex(self) -> str:
+        return self._bytes.hex()
+
+    def job_id(self) -> str:
+        return self._bytes[12:].hex()
+
+    def __eq__(self, other):
+        return isinstance(other, ActorID) and other._bytes == self._bytes
+
+    def __hash__(self):
+        return hash(self._bytes)
+
+    def __repr__(self):
+        return f"ActorID({self.hex()})"
+
+
+class ActorMeta:
+    """What a handle knows of its actor's class: the methods and their default options."""
+
+    __slots__ = ("class_name", "methods", "is_async", "max_task_retries")
+
+    def __init__(self, class_name: str, methods: dict, is_async: bool, max_task_retries: int):
+        self.class_name = class_name
+        self.methods = methods  # name -> default call options
+        self.is_async = is_async
+        self.max_task_retries = max_task_retries
+
+    def __reduce__(self):
+        return ActorMeta, (self.class_name, self.methods, self.is_async, self.max_task_retries)
+
+
+def actor_meta(cls, max_task_retries: int = 0) -> ActorMeta:
+    methods, is_async = {}, False
+    for name, member in inspect.getmembers(cls, lambda m: inspect.isfunction(m) or inspect.ismethod(m)):
+        if name.startswith("__") and name.endswith("__") and name != "__call__":
+            continue
+        if inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member):
+            is_async = True
+        methods[name] = dict(getattr(member, "__kernelray_method_options__", {}))
+    for name in _BUILTIN_METHODS:
+        methods[name] = {}
+    return ActorMeta(cls.__name__, methods, is_async, max_task_retries)
+
+
+class ActorClass:
+    """A class made remote: ``.remote(...)`` creates an actor and returns its handle."""
+
+    def __init__(self, cls, options: dict):
+        self._cls = cls
+        self._options = validate(dict(options), ACTOR_OPTIONS, "actors")
+        self._class_name = cls.__name__
+        self._qualname = f"{cls.__module__}.{cls.__qualname__}"
+        self._meta = actor_meta(cls)
+        self._blob = None
+        self._class_id = None
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+        self.__module__ = cls.__module__
+        self.__doc__ = cls.__doc__
+        self.__wrapped__ = cls
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            f"Actors cannot be instantiated directly. Instead of '{self._class_name}()', "
+            f"use '{self._class_name}.remote()'."
+        )
+
+    def __repr__(self) -> str:
+        return f"<kernelray actor class {self._qualname}>"
+
+    def options(self, **options) -> "_ActorClassWithOptions":
+        validate(options, ACTOR_OPTIONS, "actors")
+        return _ActorClassWithOptions(self, {**self._options, **options})
+
+    def remote(self, *args, **kwargs) -> "ActorHandle":
+        return self._remote(args, kwargs, self._options)
+
+    def bind(self, *args, **kwargs):
+        raise NotImplementedError("Ray DAGs (.bind) are not supported by kernelray")
+
+    def _export(self):
+        if self._blob is None:
+            try:
+                blob = cloudpickle.dumps(self._cls, protocol=5)
+            except Exception as exc:
+                raise TypeError(
+                    f"Could not serialize the actor class {self._qualname}: {type(exc).__name__}: {exc}. "
+                    "Classes are shipped by value with cloudpickle; create what they capture (locks, "
+                    "sockets, open files) in __init__ instead."
+                ) from exc
+            self._blob = blob
+            self._class_id = hashlib.sha1(blob).hexdigest()[:24]
+        return self._class_id, self._blob
+
+    def _remote(self, args, kwargs, opts: dict) -> "ActorHandle":
+        from . import api, ids
+        from .core.actor_submitter import current_job_id, current_namespace
+        from .core.task_spec import TaskSpec
+
+        core = api._connected_core()
+        name = opts.get("name")
+        if name is not None and not name:
+            raise ValueError("Actor name cannot be an empty string.")
+        if opts.get("get_if_exists") and not name:
+            raise ValueError("The actor name must be specified to use `get_if_exists`.")
+        namespace = opts.get("namespace")
+        if namespace is None:
+            namespace = current_namespace(core)
+        detached = opts.get("lifetime") == "detached"
+        meta = self._meta
+        if opts.get("max_task_retries"):
+            meta = ActorMeta(meta.class_name, meta.methods, meta.is_async, opts["max_task_retries"])
+        concurrency = opts.get("max_concurrency") or (ASYNC_DEFAULT_MAX_CONCURRENCY if meta.is_async else 1)
+        resources = resources_of(opts, 0)
+        runtime_env = core.merge_runtime_env(opts.get("runtime_env"))
+        init_name = f"{self._class_name}.__init__"
+        args_blob, deps, nested = core.serialize_args(init_name, getattr(self._cls, "__init__", None), args, kwargs)
+        for r in nested:  # refs inside constructor arguments: kept for the owner's lifetime
+            core.ref_events.append((2, r._id, None))
+        class_id, blob = self._export()
+        job_id = current_job_id(core)
+        actor_id = ids.new_actor_id(job_id)
+        reply = core.call(core.gcs, "register_actor_request", {
+            "actor_id": actor_id.hex(),
+            "class_name": self._class_name,
+            "name": name or "",
+            "namespace": namespace,
+            "detached": detached,
+            "get_if_exists": bool(opts.get("get_if_exists")),
+            "max_restarts": opts.get("max_restarts") or 0,
+            "resources": resources,
+            "runtime_env": runtime_env,
+            "owner_address": core.address,
+            "job_id": job_id.hex(),
+            "node_id": core.node_id.hex(),
+            "job_config": core.job_config,
+        }, timeout=30, buffers=[cloudpickle.dumps(meta)])
+        c = reply.content
+        if c.get("taken"):
+            raise ValueError(
+                f"The name {name} (namespace={namespace}) is already taken. Please use a different name or get "
+                f"the existing actor using kernelray.get_actor('{name}', namespace='{namespace}')"
+            )
+        if c.get("existing"):  # get_if_exists found it
+            return ActorHandle(bytes.fromhex(c["actor"]["actor_id"]), cloudpickle.loads(reply.buffers[0]))
+        ctx = context.current_task()
+        spec = TaskSpec(
+            task_id=ids.new_task_id(job_id, actor_id),
+            name=init_name,
+            fn_id=class_id,
+            fn_blob=blob,
+            args_blob=args_blob,
+            deps=deps,
+            num_returns=0,
+            resources=resources,
+            max_retries=0,
+            retry_exceptions=False,
+            job_id=job_id,
+            owner=core.address,
+            parent_task_id=ctx.task_id if ctx is not None else None,
+            route=core.route(),
+            runtime_env=runtime_env,
+            actor_id=actor_id,
+            extra={"kind": "create", "class_name": self._class_name, "is_async": meta.is_async,
+                   "max_concurrency": concurrency, "max_task_retries": meta.max_task_retries},
+        )
+        handle = ActorHandle(actor_id, meta, _owned=True, _detached=detached)
+        core.loop.call_soon(core.actor_submitter.submit_creation, spec, detached)
+        return handle
+
+
+class _ActorClassWithOptions:
+    def __init__(self, actor_class: ActorClass, options: dict):
+        self._actor_class = actor_class
+        self._options = options
+
+    def remote(self, *args, **kwargs) -> "ActorHandle":
+        return self._actor_class._remote(args, kwargs, self._options)
+
+    def options(self, **options) -> "_ActorClassWithOptions":
+        validate(options, ACTOR_OPTIONS, "actors")
+        return _ActorClassWithOptions(self._actor_class, {**self._options, **options})
+
+    def bind(self, *args, **kwargs):
+        return self._actor_class.bind(*args, **kwargs)
+
+
+class ActorHandle:
+    """A reference to an actor: its methods are attributes with ``.remote()``.
+
+    Picklable: pass it to tasks and other actors, which call the actor directly.
+    """
+
+    def __init__(self, actor_id: bytes, meta: ActorMeta, _owned: bool = False, _detached: bool = False):
+        self._actor_id = ActorID(actor_id)
+        self._meta = meta
+        self._core = None
+        core = context.core
+        if core is not None:
+            core.actor_submitter.handle_events.append((1, actor_id, (_owned, _detached)))
+            self._core = core
+
+    def __getattr__(self, name: str):
+        meta = self.__dict__.get("_meta")
+        if meta is None or name not in meta.methods:
+            raise AttributeError(f"'ActorHandle' object has no attribute '{name}'")
+        return ActorMethod(self, name, meta.methods[name])
+
+    def __del__(self):
+        core = self.__dict__.get("_core")
+        if core is not None and core is context.core:
+            core.actor_submitter.handle_events.append((-1, self._actor_id.binary(), None))
+
+    def __reduce__(self):
+        core = context.core
+        if core is not None:
+            core.actor_submitter.handle_events.append((2, self._actor_id.binary(), None))
+        return _rebuild_handle, (self._actor_id.binary(), self._meta)
+
+    def __eq__(self, other):
+        return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
+
+    def __hash__(self):
+        return hash(self._actor_id)
+
+    def __repr__(self):
+        return f"Actor({self._meta.class_name}, {self._actor_id.hex()})"
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._meta.methods))
+
+
+def _rebuild_handle(actor_id: bytes, meta: ActorMeta) -> ActorHandle:
+    return ActorHandle(actor_id, meta)
+
+
+class ActorMethod:
+    """``handle.method``: ``.remote(...)`` calls it, ``.options(...)`` overrides its call options."""
+
+    def __init__(self, handle: ActorHandle, name: str, defaults: dict, overrides: dict | None = None):
+        self._handle = handle
+        self._name = name
+        self._defaults = defaults
+        self._overrides = overrides or {}
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            f"Actor methods cannot be called directly. Instead of running 'object.{self._name}()', "
+            f"try 'object.{self._name}.remote()'."
+        )
+
+    def options(self, **options) -> "ActorMethod":
+        validate(options, METHOD_OPTIONS, "actor methods")
+        return ActorMethod(self._handle, self._name, self._defaults, {**self._overrides, **options})
+
+    def remote(self, *args, **kwargs):
+        from . import api
+
+        handle = self._handle
+        opts = {"max_task_retries": handle._meta.max_task_retries, **self._defaults, **self._overrides}
+        if opts.get("max_task_retries") is None:
+            opts["max_task_retries"] = handle._meta.max_task_retries
+        core = api._connected_core()
+        return core.actor_submitter.submit_method(handle, self._name, args, kwargs, opts)
+
+    def bind(self, *args, **kwargs):
+        raise NotImplementedError("Ray DAGs (.bind) are not supported by kernelray")
+
+    def __repr__(self):
+        return f"ActorMethod({self._handle._meta.class_name}.{self._name})"
+
+
+def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
+    """The handle of the live actor called ``name`` (in ``namespace``, default the job's)."""
+    from . import api
+    from .core.actor_submitter import current_namespace
+
+    if not isinstance(name, str) or not name:
+        raise ValueError("Please supply a non-empty value to get_actor")
+    if namespace is not None and not isinstance(namespace, str):
+        raise TypeError("namespace must be None or a string")
+    core = api._connected_core()
+    ns = current_namespace(core) if namespace is None else namespace
+    reply = core.call(core.gcs, "get_named_actor_request", {"name": name, "namespace": ns}, timeout=30)
+    info = reply.content.get("actor")
+    if info is None:
+        raise ValueError(
+            f"Failed to look up actor with name '{name}'. This could because 1. You are trying to look up a "
+            "named actor you didn't create. 2. The named actor died. 3. You did not use a namespace matching "
+            "the namespace of the actor."
+        )
+    return ActorHandle(bytes.fromhex(info["actor_id"]), cloudpickle.loads(reply.buffers[0]))
+
+
+def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
+    """Kill an actor now: calls in flight and queued fail with ActorDiedError.
+
+    With ``no_restart=False`` the actor restarts if its ``max_restarts`` allows.
+    """
+    from . import api
+
+    if not isinstance(actor, ActorHandle):
+        raise ValueError(f"kernelray.kill() only supported for actors. For tasks, try kernelray.cancel(). "
+                         f"Got: {type(actor)}.")
+    core = api._connected_core()
+    core.call(core.gcs, "kill_actor_request",
+              {"actor_id": actor._actor_id.hex(), "no_restart": bool(no_restart), "reason": "killed"}, timeout=30)
+
+
+def list_actors() -> list:
+    """Every actor the GCS knows (live ones and the most recent dead ones), as dicts."""
+    from . import api
+
+    core = api._connected_core()
+    return core.call(core.gcs, "list_actors_request", {}, timeout=30).content["actors"]
+
+
+__all__ = ["ActorClass", "ActorHandle", "ActorMethod", "exit_actor", "get_actor", "kill", "method"]

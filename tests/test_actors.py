@@ -1,0 +1,522 @@
+"""Ray's actor API on a real local cluster: semantics checked against Ray's documentation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import kernelray as ray
+from kernelray.core import context
+from kernelray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
+from kernelray.util import ActorPool
+
+from .conftest import wait_until
+
+
+@ray.remote
+class Counter:
+    def __init__(self, start=0):
+        self.n = start
+
+    def incr(self, k=1):
+        self.n += k
+        return self.n
+
+    def value(self):
+        return self.n
+
+    def pid(self):
+        return os.getpid()
+
+    def sleep(self, s):
+        time.sleep(s)
+        return os.getpid()
+
+
+@ray.remote
+class Recorder:
+    def __init__(self):
+        self.seen = []
+
+    def add(self, i):
+        self.seen.append(i)
+
+    def get(self):
+        return self.seen
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] == "Z"
+    except OSError:
+        return True
+
+
+def gcs_actor_row(actor) -> dict:
+    core = context.core
+    rows = core.call(core.gcs, "list_actors_request", {}).content["actors"]
+    return next(r for r in rows if r["actor_id"] == actor._actor_id.hex())
+
+
+def raylet_workers() -> list:
+    core = context.core
+    return core.call(core.raylet, "get_node_info_request", {}).content["workers"]
+
+
+# -- basics ------------------------------------------------------------------------------------
+def test_counter_semantics(cluster):
+    c = Counter.remote(10)
+    assert ray.get(c.incr.remote(), timeout=30) == 11
+    assert ray.get([c.incr.remote(2) for _ in range(3)], timeout=30) == [13, 15, 17]
+    assert ray.get(c.value.remote()) == 17
+    other = Counter.remote()
+    assert ray.get(other.incr.remote()) == 1  # separate state
+    assert repr(c).startswith("Actor(Counter, ") and len(c._actor_id.hex()) == 32
+    assert ray.get(c.__ray_ready__.remote()) is True
+
+
+def test_direct_instantiation_and_bad_use(cluster):
+    with pytest.raises(TypeError, match=r"Actors cannot be instantiated directly. Instead of 'Counter\(\)', "
+                                        r"use 'Counter.remote\(\)'."):
+        Counter()
+    c = Counter.remote()
+    with pytest.raises(TypeError, match="Actor methods cannot be called directly"):
+        c.incr()
+    with pytest.raises(AttributeError):
+        c.no_such_method
+    with pytest.raises(ValueError, match="Invalid option keyword"):
+        Counter.options(num_returns=2)
+    with pytest.raises(ValueError, match="only supported for actors"):
+        ray.kill(ray.put(1))
+
+
+def test_method_num_returns(cluster):
+    @ray.remote
+    class Splitter:
+        @ray.method(num_returns=2)
+        def split(self, x):
+            return x, -x
+
+        def pair(self):
+            return 1, 2
+
+    s = Splitter.remote()
+    a, b = s.split.remote(3)
+    assert ray.get([a, b]) == [3, -3]
+    x, y = s.pair.options(num_returns=2).remote()
+    assert ray.get([x, y]) == [1, 2]
+
+
+def test_method_errors_keep_the_actor(cluster):
+    @ray.remote
+    class Fragile:
+        def boom(self):
+            raise KeyError("method failed")
+
+        def ok(self):
+            return "fine"
+
+    f = Fragile.remote()
+    with pytest.raises(KeyError) as info:
+        ray.get(f.boom.remote())
+    assert isinstance(info.value, RayTaskError) and "Fragile.boom" in str(info.value)
+    assert ray.get(f.ok.remote()) == "fine"
+
+
+def test_ordering_of_10000_calls(cluster):
+    r = Recorder.remote()
+    ray.get(r.get.remote(), timeout=30)
+    t0 = time.monotonic()
+    for i in range(10_000):
+        r.add.remote(i)
+    seen = ray.get(r.get.remote(), timeout=60)
+    elapsed = time.monotonic() - t0
+    assert seen == list(range(10_000))
+    print(f"10,000 ordered actor calls in {elapsed:.2f} s ({10_000 / elapsed:,.0f} calls/s)")
+
+
+def test_calls_wait_for_their_object_ref_arguments(cluster):
+    @ray.remote
+    def slow_value(x):
+        time.sleep(0.3)
+        return x
+
+    r = Recorder.remote()
+    r.add.remote(slow_value.remote("first"))  # its argument is late: the next call waits for it
+    r.add.remote("second")
+    assert ray.get(r.get.remote(), timeout=30) == ["first", "second"]
+
+
+# -- handles travel -------------------------------------------------------------------------------
+def test_handles_passed_to_tasks_and_actors(cluster):
+    c = Counter.remote()
+
+    @ray.remote
+    def bump(counter, times):
+        return ray.get([counter.incr.remote() for _ in range(times)])[-1]
+
+    assert ray.get(bump.remote(c, 3), timeout=30) == 3
+    assert ray.get(c.incr.remote()) == 4
+
+    @ray.remote
+    class Caller:
+        def __init__(self, counter):
+            self.counter = counter
+
+        def call(self):
+            return ray.get(self.counter.incr.remote())
+
+        def make_and_use(self):
+            inner = Counter.remote(100)  # an actor created by an actor
+            return ray.get(inner.incr.remote())
+
+    caller = Caller.remote(c)
+    assert ray.get(caller.call.remote(), timeout=30) == 5
+    assert ray.get(caller.make_and_use.remote(), timeout=30) == 101
+    assert ray.get(ray.get(ray.put([c]))[0].incr.remote()) == 6  # through the object store
+
+
+# -- names, namespaces, lifetimes --------------------------------------------------------------------
+def test_named_actor_and_get_actor(cluster):
+    c = Counter.options(name="named-counter").remote(1)
+    again = ray.get_actor("named-counter")
+    assert again == c
+    assert ray.get(again.incr.remote()) == 2
+    with pytest.raises(ValueError, match="is already taken"):
+        Counter.options(name="named-counter").remote()
+    with pytest.raises(ValueError, match="Failed to look up actor with name 'nobody'"):
+        ray.get_actor("nobody")
+    ray.kill(c)
+    wait_until(lambda: _lookup_fails("named-counter"), 10, what="the name to be freed")
+    fresh = Counter.options(name="named-counter").remote(7)  # a dead actor's name is free again
+    assert ray.get(fresh.value.remote()) == 7
+    ray.kill(fresh)
+
+
+def _lookup_fails(name, namespace=None) -> bool:
+    try:
+        ray.get_actor(name, namespace=namespace)
+    except ValueError:
+        return True
+    return False
+
+
+def test_get_if_exists(cluster):
+    a = Counter.options(name="singleton", get_if_exists=True).remote(0)
+    b = Counter.options(name="singleton", get_if_exists=True).remote(99)
+    assert a == b
+    ray.get(a.incr.remote())
+    assert ray.get(b.incr.remote()) == 2
+    with pytest.raises(ValueError, match="name must be specified"):
+        Counter.options(get_if_exists=True).remote()
+    ray.kill(a)
+
+
+def test_namespaces_isolate_names(cluster):
+    a = Counter.options(name="same", namespace="ns-a").remote(1)
+    b = Counter.options(name="same", namespace="ns-b").remote(2)
+    assert ray.get(ray.get_actor("same", namespace="ns-a").value.remote()) == 1
+    assert ray.get(ray.get_actor("same", namespace="ns-b").value.remote()) == 2
+    assert _lookup_fails("same")  # not in this job's namespace
+    ray.kill(a)
+    ray.kill(b)
+
+
+def test_named_actor_from_a_second_driver(cluster, run_python):
+    c = Counter.options(name="shared-counter", namespace="shared").remote(40)
+    ray.get(c.value.remote())
+    code, out, err = run_python(f"""
+        import kernelray as ray
+        ray.init(address="{cluster['address']}", namespace="shared")
+        c = ray.get_actor("shared-counter")
+        print("VALUE", ray.get(c.incr.remote(), timeout=30))
+        ray.shutdown()
+    """)
+    assert code == 0, err
+    assert "VALUE 41" in out
+    assert ray.get(c.value.remote()) == 41
+
+
+def test_detached_actor_outlives_its_driver(cluster, run_python):
+    code, out, err = run_python(f"""
+        import os
+        import kernelray as ray
+        ray.init(address="{cluster['address']}", namespace="detached-ns")
+
+        @ray.remote
+        class Keeper:
+            def __init__(self):
+                self.v = 41
+            def bump(self):
+                self.v += 1
+                return self.v
+            def pid(self):
+                return os.getpid()
+
+        k = Keeper.options(name="keeper", lifetime="detached").remote()
+        t = Keeper.options(name="temporary").remote()
+        print("VALUE", ray.get(k.bump.remote(), timeout=30), "TEMP_PID", ray.get(t.pid.remote(), timeout=30))
+    """)
+    assert code == 0, err
+    assert "VALUE 42" in out
+    temp_pid = int(out.split("TEMP_PID")[1].split()[0])
+    # the driver is gone: its non-detached actor dies with it, the detached one stays
+    wait_until(lambda: _lookup_fails("temporary", "detached-ns"), 15, what="the job's actor to die")
+    wait_until(lambda: pid_gone(temp_pid), 10, what="the job's actor process to exit")
+    keeper = ray.get_actor("keeper", namespace="detached-ns")
+    assert ray.get(keeper.bump.remote(), timeout=30) == 43
+    pid = ray.get(keeper.pid.remote())
+    ray.kill(keeper)
+    wait_until(lambda: pid_gone(pid), 10, what="the detached actor to exit")
+    assert _lookup_fails("keeper", "detached-ns")
+
+
+def test_actor_dies_when_its_last_handle_is_dropped(cluster):
+    c = Counter.remote()
+    pid = ray.get(c.pid.remote())
+    actor_id = c._actor_id.hex()
+    ref = c.sleep.remote(0.3)  # a call in flight completes before the actor goes
+    del c
+    assert ray.get(ref, timeout=30) == pid
+    wait_until(lambda: pid_gone(pid), 10, what="the out-of-scope actor to exit")
+    core = context.core
+    row = next(r for r in core.call(core.gcs, "list_actors_request", {}).content["actors"] if r["actor_id"] == actor_id)
+    assert row["state"] == "DEAD" and "references to the actor were removed" in row["death_cause"]
+
+    # a handle that left the process keeps the actor alive (until the owner exits)
+    kept = Counter.remote()
+    ray.get(ray.remote(lambda h: ray.get(h.incr.remote())).remote(kept))
+    kept_pid = ray.get(kept.pid.remote())
+    del kept
+    time.sleep(0.5)
+    assert not pid_gone(kept_pid)
+
+
+# -- failures ------------------------------------------------------------------------------------------
+def test_constructor_error_kills_the_actor(cluster):
+    @ray.remote
+    class Broken:
+        def __init__(self):
+            raise ValueError("bad init on purpose")
+
+        def f(self):
+            return 1
+
+    b = Broken.remote()
+    for _ in range(2):  # every call, including later ones
+        with pytest.raises(ActorDiedError) as info:
+            ray.get(b.f.remote(), timeout=30)
+        msg = str(info.value)
+        assert "error raised in its creation task" in msg and "bad init on purpose" in msg
+        assert isinstance(info.value.cause, RayTaskError)
+    assert gcs_actor_row(b)["state"] == "DEAD"
+
+
+def test_sigkill_without_restart(cluster):
+    c = Counter.remote()
+    pid = ray.get(c.pid.remote(), timeout=30)
+    in_flight = c.sleep.remote(10)
+    time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(ActorDiedError, match="worker process died"):
+        ray.get(in_flight, timeout=30)
+    with pytest.raises(ActorDiedError):
+        ray.get(c.incr.remote(), timeout=30)
+    assert isinstance(ActorDiedError(), RayActorError)
+
+
+def test_sigkill_with_max_restarts(cluster):
+    c = Counter.options(max_restarts=1).remote(0)
+    assert ray.get(c.incr.remote(), timeout=30) == 1
+    pid = ray.get(c.pid.remote())
+    os.kill(pid, signal.SIGKILL)
+    # once this process knows the actor restarts (the GCS's notice comes before its reply), calls made
+    # while it restarts wait for the new incarnation; the state starts over
+    wait_until(lambda: gcs_actor_row(c)["num_restarts"] == 1, 10, what="the GCS to restart the actor")
+    assert ray.get(c.incr.remote(), timeout=30) == 1
+    new_pid = ray.get(c.pid.remote())
+    assert new_pid != pid
+    assert gcs_actor_row(c)["num_restarts"] == 1
+    os.kill(new_pid, signal.SIGKILL)  # restarts used up
+    with pytest.raises(ActorDiedError):
+        ray.get(c.sleep.remote(5), timeout=30)
+
+
+def test_max_task_retries(cluster):
+    c = Counter.options(max_restarts=-1, max_task_retries=1).remote()
+    pid = ray.get(c.pid.remote(), timeout=30)
+    ref = c.sleep.remote(1.0)
+    time.sleep(0.3)
+    os.kill(pid, signal.SIGKILL)
+    assert ray.get(ref, timeout=30) != pid  # sent again, to the restarted actor
+
+    no_retry = Counter.options(max_restarts=1).remote()
+    pid = ray.get(no_retry.pid.remote(), timeout=30)
+    ref = no_retry.sleep.remote(5)
+    time.sleep(0.3)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(RayActorError) as info:  # at-most-once by default
+        ray.get(ref, timeout=30)
+    assert isinstance(info.value, (ActorUnavailableError, ActorDiedError))
+    assert ray.get(no_retry.incr.remote(), timeout=30) == 1  # the actor itself came back
+
+    retried = Counter.options(max_restarts=1).remote()  # a per-call override
+    pid = ray.get(retried.pid.remote(), timeout=30)
+    ref = retried.sleep.options(max_task_retries=2).remote(1.0)
+    time.sleep(0.3)
+    os.kill(pid, signal.SIGKILL)
+    assert ray.get(ref, timeout=30) != pid
+
+
+def test_kill(cluster):
+    c = Counter.remote()
+    pid = ray.get(c.pid.remote(), timeout=30)
+    queued = [c.sleep.remote(5), c.incr.remote()]
+    time.sleep(0.2)
+    ray.kill(c)
+    for ref in queued:
+        with pytest.raises(ActorDiedError, match="killed by `kernelray.kill`"):
+            ray.get(ref, timeout=30)
+    with pytest.raises(ActorDiedError):
+        ray.get(c.incr.remote(), timeout=30)
+    wait_until(lambda: pid_gone(pid), 10, what="the killed actor to exit")
+
+    r = Counter.options(max_restarts=1).remote()
+    pid = ray.get(r.pid.remote(), timeout=30)
+    ray.kill(r, no_restart=False)  # restarts, as its max_restarts allows
+    assert ray.get(r.pid.remote(), timeout=30) != pid
+
+
+def test_exit_actor(cluster):
+    @ray.remote(max_restarts=3)
+    class Quitter:
+        def pid(self):
+            return os.getpid()
+
+        def quit(self):
+            ray.actor.exit_actor()
+
+    q = Quitter.remote()
+    pid = ray.get(q.pid.remote(), timeout=30)
+    with pytest.raises(ActorDiedError, match="exit_actor"):
+        ray.get(q.quit.remote(), timeout=30)
+    with pytest.raises(ActorDiedError):  # an intended exit is never restarted
+        ray.get(q.pid.remote(), timeout=30)
+    wait_until(lambda: pid_gone(pid), 10, what="the exited actor's process to end")
+    assert gcs_actor_row(q)["num_restarts"] == 0
+    with pytest.raises(TypeError, match="non-actor"):
+        ray.actor.exit_actor()
+
+
+# -- concurrency -------------------------------------------------------------------------------------------
+def test_threaded_actor(cluster):
+    @ray.remote(max_concurrency=4)
+    class Threaded:
+        def work(self, s):
+            time.sleep(s)
+            return threading.get_ident()
+
+    t = Threaded.remote()
+    ray.get(t.work.remote(0), timeout=30)
+    t0 = time.monotonic()
+    idents = ray.get([t.work.remote(0.5) for _ in range(4)], timeout=30)
+    assert time.monotonic() - t0 < 1.2
+    assert len(set(idents)) == 4
+
+
+def test_default_actor_runs_one_call_at_a_time(cluster):
+    c = Counter.remote()
+    ray.get(c.pid.remote(), timeout=30)
+    t0 = time.monotonic()
+    ray.get([c.sleep.remote(0.2) for _ in range(3)], timeout=30)
+    assert time.monotonic() - t0 >= 0.6
+
+
+def test_async_actor_100_concurrent_calls(cluster):
+    @ray.remote
+    class AsyncActor:
+        def __init__(self):
+            self.running = 0
+            self.peak = 0
+
+        async def wait(self, s):
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            await asyncio.sleep(s)
+            self.running -= 1
+            return s
+
+        def peak_concurrency(self):
+            return self.peak
+
+    a = AsyncActor.remote()
+    ray.get(a.wait.remote(0), timeout=30)
+    t0 = time.monotonic()
+    assert ray.get([a.wait.remote(0.5) for _ in range(100)], timeout=30) == [0.5] * 100
+    elapsed = time.monotonic() - t0
+    assert elapsed < 1.5, elapsed  # about one sleep period, not 100
+    assert ray.get(a.peak_concurrency.remote()) == 100
+
+    limited = AsyncActor.options(max_concurrency=10).remote()
+    ray.get([limited.wait.remote(0.05) for _ in range(30)], timeout=30)
+    assert ray.get(limited.peak_concurrency.remote()) == 10
+
+
+# -- ActorPool ----------------------------------------------------------------------------------------------
+def test_actor_pool(cluster):
+    @ray.remote
+    class Doubler:
+        def double(self, v):
+            time.sleep(0.01 * (v % 3))
+            return 2 * v
+
+    actors = [Doubler.remote() for _ in range(2)]
+    pool = ActorPool(actors)
+    assert list(pool.map(lambda a, v: a.double.remote(v), range(10))) == [2 * v for v in range(10)]
+    assert sorted(pool.map_unordered(lambda a, v: a.double.remote(v), range(10))) == [2 * v for v in range(10)]
+    pool.submit(lambda a, v: a.double.remote(v), 1)
+    pool.submit(lambda a, v: a.double.remote(v), 2)
+    assert not pool.has_free()
+    pool.submit(lambda a, v: a.double.remote(v), 3)  # waits for a free actor
+    assert pool.has_next()
+    assert [pool.get_next(), pool.get_next(), pool.get_next()] == [2, 4, 6]
+    assert not pool.has_next() and pool.has_free()
+    with pytest.raises(StopIteration):
+        pool.get_next()
+    idle = pool.pop_idle()
+    assert idle in actors
+    pool.push(idle)
+    with pytest.raises(ValueError, match="already belongs"):
+        pool.push(idle)
+    pool.submit(lambda a, v: a.double.remote(v), 5)
+    assert pool.get_next_unordered(timeout=30) == 10
+
+
+# -- many actors, no leak -----------------------------------------------------------------------------------
+def test_many_actors_created_and_dropped_leave_no_process(cluster):
+    @ray.remote
+    class Tiny:
+        def pid(self):
+            return os.getpid()
+
+    baseline = {w["pid"] for w in raylet_workers()}
+    total, batch = 1000, 100
+    t0 = time.monotonic()
+    pids = set()
+    for _ in range(total // batch):
+        actors = [Tiny.remote() for _ in range(batch)]
+        pids.update(ray.get([a.pid.remote() for a in actors], timeout=60))
+        del actors
+    created = time.monotonic() - t0
+    assert len(pids) == total
+    wait_until(lambda: {w["pid"] for w in raylet_workers()} <= baseline | set(), 60,
+               what="every actor worker to exit")
+    wait_until(lambda: all(pid_gone(p) for p in pids), 30, what="every actor process to be reaped")
+    print(f"{total} actors created, called and dropped in {created:.1f} s "
+          f"({total / created:.0f} actors/s); all gone after {time.monotonic() - t0:.1f} s")
