@@ -270,7 +270,7 @@ class ActorHandle:
         self._core = None
         core = context.core
         if core is not None:
-            core.actor_submitter.handle_events.append((1, actor_id, (_owned, _detached)))
+            core.loop.call_soon(core.actor_submitter.handle_event, 1, actor_id, _owned, _detached)
             self._core = core
 
     def __getattr__(self, name: str):
@@ -282,12 +282,12 @@ class ActorHandle:
     def __del__(self):
         core = self.__dict__.get("_core")
         if core is not None and core is context.core:
-            core.actor_submitter.handle_events.append((-1, self._actor_id.binary(), None))
+            core.loop.call_soon(core.actor_submitter.handle_event, -1, self._actor_id.binary())
 
     def __reduce__(self):
         core = context.core
         if core is not None:
-            core.actor_submitter.handle_events.append((2, self._actor_id.binary(), None))
+            core.loop.call_soon(core.actor_submitter.handle_event, 2, self._actor_id.binary())
         return _rebuild_handle, (self._actor_id.binary(), self._meta)
 
     def __eq__(self, other):

@@ -328,9 +328,11 @@ def put(value, *, _owner=None):
             "the ObjectRef in a list and call 'put' on it."
         )
     core = _connected_core()
+    from .exceptions import RayError
+
     try:
         return core.put(value)
-    except TypeError:
+    except (TypeError, RayError):
         raise
     except Exception as exc:
         raise TypeError(f"Could not serialize the value passed to put(): {type(exc).__name__}: {exc}") from exc

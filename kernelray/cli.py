@@ -3,6 +3,7 @@
     kernelray start --head [--port P] [--num-cpus N] [--num-gpus N] [--resources JSON]
     kernelray start --address HOST:PORT [--num-cpus N ...]     # join a worker node
     kernelray status [--address HOST:PORT]
+    kernelray memory [--address HOST:PORT] [--group-by call_site|owner]
     kernelray stop                                              # this machine's clusters and leftovers
 """
 
@@ -184,6 +185,51 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_memory(args) -> int:
+    """References per object, grouped by call site, and the object store's use."""
+    from rich.table import Table
+
+    import kernelray
+    from kernelray.util import state
+
+    console = _console()
+    try:
+        kernelray.init(address=args.address or "auto", log_to_driver=False)
+    except (ConnectionError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+    try:
+        rows = state.list_objects()
+        rows = [r for r in rows if r["type"] != "DRIVER" or r["pid"] != os.getpid()]
+        for st in state.store_stats():
+            console.print(
+                f"Object store of node {st['node_id'][:8]}: {st['used'] / 2**20:.1f} MiB used of "
+                f"{st['capacity'] / 2**20:.1f} MiB, {st['num_objects']} objects, "
+                f"{st['num_spilled_now']} spilled now ({st['spilled_bytes_total'] / 2**20:.1f} MiB spilled, "
+                f"{st['restored_bytes_total'] / 2**20:.1f} MiB restored so far)"
+            )
+        groups: dict = {}
+        key = "call_site" if args.group_by == "call_site" else "owner"
+        for r in rows:
+            groups.setdefault(r[key] or "(unknown)", []).append(r)
+        for group, items in sorted(groups.items(), key=lambda kv: -sum(r["object_size"] or 0 for r in kv[1])):
+            total = sum(r["object_size"] or 0 for r in items if r["reference_type"] != "BORROWED")
+            table = Table(title=f"{group}  ({len(items)} refs, {total / 2**20:.2f} MiB)", title_justify="left")
+            for col in ("object id", "pid", "type", "reference", "size", "where", "borrowers"):
+                table.add_column(col)
+            for r in sorted(items, key=lambda r: -(r["object_size"] or 0))[: args.limit]:
+                size = r["object_size"]
+                table.add_row(r["object_id"][:12] + "…" + r["object_id"][-8:], str(r["pid"]), r["type"], ", ".join(r["reference_types"]),
+                              f"{size / 2**10:.1f} KiB" if size is not None else "?", r["location"],
+                              str(r["borrowers"]))
+            console.print(table)
+        if not rows:
+            console.print("No object references are held in the cluster.")
+    finally:
+        kernelray.shutdown()
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="kernelray", description="kernelray cluster control")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -202,6 +248,11 @@ def main(argv=None) -> int:
     status = sub.add_parser("status", help="nodes and resources of a running cluster")
     status.add_argument("--address", default=None)
     status.set_defaults(func=cmd_status)
+    memory = sub.add_parser("memory", help="object references per call site, and the object store's use")
+    memory.add_argument("--address", default=None)
+    memory.add_argument("--group-by", choices=["call_site", "owner"], default="call_site")
+    memory.add_argument("--limit", type=int, default=50)
+    memory.set_defaults(func=cmd_memory)
     args = parser.parse_args(argv)
     return args.func(args)
 

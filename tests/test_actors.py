@@ -277,6 +277,11 @@ def test_detached_actor_outlives_its_driver(cluster, run_python):
     assert _lookup_fails("keeper", "detached-ns")
 
 
+def test_temporary_handle_lives_until_its_calls_are_done(cluster):
+    for i in range(20):  # the handle is garbage right after .remote(): the call still runs
+        assert ray.get(Counter.remote(i).incr.remote(), timeout=30) == i + 1
+
+
 def test_actor_dies_when_its_last_handle_is_dropped(cluster):
     c = Counter.remote()
     pid = ray.get(c.pid.remote())

@@ -18,8 +18,10 @@ When the worker dies, calls in flight are sent again to the restarted actor whil
 ``max_task_retries`` allows, else fail with ActorUnavailableError (the actor restarts)
 or ActorDiedError (it is dead; so do all later calls).
 
-Handle counting: ActorHandle instances post +1/-1 (and "escaped" when one is pickled) to
-``handle_events``, drained here.  When the owner holds no handle any more, none ever
+Handle counting: ActorHandle instances post +1/-1 (and "escaped" when one is pickled) with
+``loop.call_soon`` -- lock-free, so safe from ``__del__`` -- which keeps them in order with
+the calls the same thread submitted: a handle dropped right after a call is counted
+after that call is queued.  When the owner holds no handle any more, none ever
 left the process and no call is pending, it asks the GCS to kill the actor (Ray's
 "out of scope").  A handle that was pickled (passed to a task or actor, put in the
 object store) may live elsewhere, which we do not track: then the actor lives until
@@ -44,7 +46,7 @@ log = logging.getLogger("kernelray.actors")
 
 ALIVE, DEAD = "ALIVE", "DEAD"
 MAX_BATCH = 256
-HANDLE_EVENTS_EVERY_S = 0.05
+HANDLE_ADDED, HANDLE_DROPPED, HANDLE_ESCAPED = 1, -1, 2
 
 
 @dataclass(eq=False)
@@ -81,8 +83,6 @@ class ActorSubmitter:
     def __init__(self, core):
         self.core = core
         self.queues: dict[bytes, ActorQueue] = {}
-        self.handle_events: deque = deque()  # (+1, id, (owned, detached)) | (-1, id, None) | (2, id, None)
-        core.loop.call_every(HANDLE_EVENTS_EVERY_S, self.drain_handle_events)
 
     # -- user thread ---------------------------------------------------------------------------
     def submit_method(self, handle, method: str, args, kwargs, opts: dict):
@@ -135,7 +135,6 @@ class ActorSubmitter:
     def submit_creation(self, spec: TaskSpec, detached: bool) -> None:
         """The owner's creation task: resolve its arguments, then hand it to the GCS."""
         q = self._queue(spec.actor_id, owned=True, detached=detached)
-        self.drain_handle_events()
         self.core.submitter.submit(spec)
         self._maybe_release(q)
 
@@ -144,7 +143,6 @@ class ActorSubmitter:
         spec.extra["seq"] = q.next_seq
         q.next_seq += 1
         q.pending.append(spec)
-        self.drain_handle_events()  # after the append: a handle dropped right after the call waits for it
         self.core.submitter.submit(spec)
 
     def deps_ready(self, spec: TaskSpec) -> None:
@@ -358,23 +356,20 @@ class ActorSubmitter:
                          lambda m: self.on_state(actor_id, m.content.get("actor"), m.buffers))
         return q
 
-    def drain_handle_events(self) -> None:
-        events = self.handle_events
-        while events:
-            kind, actor_id, extra = events.popleft()
-            if kind == 1:
-                owned, detached = extra
-                self._queue(actor_id, owned, detached).handles += 1
-                continue
-            q = self.queues.get(actor_id)
-            if q is None:
-                continue
-            if kind == 2:
-                q.escaped = True
-            else:
-                q.handles -= 1
-                if q.handles <= 0:
-                    self._on_no_handles(q)
+    def handle_event(self, kind: int, actor_id: bytes, owned: bool = False, detached: bool = False) -> None:
+        """An ActorHandle of ``actor_id`` appeared, went, or was pickled (posted by the handle)."""
+        if kind == HANDLE_ADDED:
+            self._queue(actor_id, owned, detached).handles += 1
+            return
+        q = self.queues.get(actor_id)
+        if q is None:
+            return
+        if kind == HANDLE_ESCAPED:
+            q.escaped = True
+        else:
+            q.handles -= 1
+            if q.handles <= 0:
+                self._on_no_handles(q)
 
     def _on_no_handles(self, q: ActorQueue) -> None:
         if q.pending or q.in_flight or self.queues.get(q.actor_id) is not q:

@@ -66,6 +66,7 @@ class CoreWorker(Endpoint):
         "owner_died",
         "node_removed",
         "actor_state_changed",
+        "get_core_worker_stats_request",
         # borrowers of objects we own, and hand-offs of refs returned inside values
         "borrow_added",
         "borrow_removed",
@@ -86,7 +87,8 @@ class CoreWorker(Endpoint):
         self.gcs = self.peer(gcs_address)
         self._object_waiters: dict[bytes, list] = defaultdict(list)
         self._fetching: dict[bytes, str] = {}
-        self._captured: dict[bytes, tuple] = {}  # outer object -> ObjectRefs inside it, held while it lives
+        self._captured: dict[bytes, tuple] = {}
+        self.call_sites: dict[bytes, str] = {}  # where each object this process owns was made  # outer object -> ObjectRefs inside it, held while it lives
         self.submitter = TaskSubmitter(self)
         self.actor_submitter = ActorSubmitter(self)  # calls to actors (actor_submitter.py)
         self.executor = None  # set by the worker process
@@ -142,6 +144,7 @@ class CoreWorker(Endpoint):
         elif obj.buffers:  # the caller may mutate its array after put: the object is a snapshot
             obj = StoredObject(obj.kind, obj.data, [bytes(b) for b in obj.buffers], obj.contained)
         ref = ObjectRef(oid, self.address)
+        self.record_call_site(oid)
         self.loop.call_soon(self._put_local_from_user, oid, obj, contained)
         self.store.put(oid, obj)
         return ref
@@ -177,6 +180,7 @@ class CoreWorker(Endpoint):
     def object_freed(self, oid: bytes, entry) -> None:
         obj = self.store.delete(oid)
         self._object_waiters.pop(oid, None)
+        self.call_sites.pop(oid, None)
         inner = self._captured.pop(oid, None)
         if inner:
             for r in inner:
@@ -384,6 +388,41 @@ class CoreWorker(Endpoint):
         except zmq.ZMQError:
             log.debug("cannot reach owner %s", owner)
 
+    def record_call_site(self, oid: bytes, depth: int = 3) -> None:
+        """Remember the user code line that made ``oid`` (for `kernelray memory`)."""
+        try:
+            f = sys._getframe(depth)
+        except ValueError:
+            return
+        while f is not None and f.f_globals.get("__name__", "").startswith("kernelray"):
+            f = f.f_back
+        if f is not None:
+            code = f.f_code
+            self.call_sites[oid] = f"{code.co_filename}:{f.f_lineno} ({code.co_name})"
+
+    def handle_get_core_worker_stats_request(self, msg, sock, idents) -> None:
+        self.refs.drain()
+        rows = []
+        for oid, e in self.refs.entries.items():
+            obj = self.store.get(oid)
+            rows.append({
+                "object_id": oid.hex(),
+                "owner": e.owner,
+                "owned": e.owned,
+                "reference_types": self.refs.reference_types(e),
+                "local": e.local,
+                "submitted": e.submitted,
+                "borrowers": sum(v for v in (e.borrowers or {}).values() if v > 0),
+                "size": obj.nbytes if obj is not None else None,
+                "in_store": obj is not None and obj.kind == PLASMA,
+                "ready": obj is not None,
+                "call_site": self.call_sites.get(oid, ""),
+            })
+        self.reply(sock, idents, msg, "get_core_worker_stats_reply", {
+            "address": self.address, "mode": self.mode, "pid": os.getpid(), "job_id": self.job_id.hex(),
+            "objects": rows, "tasks": self.submitter.stats(),
+        })
+
     def handle_borrow_added(self, msg, sock, idents) -> None:
         c = msg.content
         oid = bytes.fromhex(c["object_id"])
@@ -539,6 +578,8 @@ class CoreWorker(Endpoint):
             self.loop.call_soon(self.submitter.submit, spec)
             return ObjectRefGenerator(tid, self.address, state)
         refs = [ObjectRef(oid, self.address) for oid in spec.return_ids()]
+        if refs:
+            self.record_call_site(refs[0]._id)
         self.loop.call_soon(self.submitter.submit, spec)
         if nret == 1:
             return refs[0]

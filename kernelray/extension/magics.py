@@ -125,8 +125,11 @@ class KernelrayMagics(Magics):
                     raise _usage(f"%%remote: --{flag.replace('_', '-')} must be >= 0, got {value:g}.")
                 opts[key] = int(value) if float(value).is_integer() else value
         if args.resources is not None:
+            text = args.resources
+            if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":  # IPython keeps the quotes
+                text = text[1:-1]
             try:
-                res = json.loads(args.resources)
+                res = json.loads(text)
             except ValueError as exc:
                 raise _usage(f"%%remote: --resources must be a JSON object like '{{\"disk\": 1}}': {exc}") from None
             if not isinstance(res, dict) or not all(
@@ -164,6 +167,7 @@ class KernelrayMagics(Magics):
     def run_remote(self, source: str, bind=(), get: bool = False, block: bool = True, opts=None, actor=None,
                    output=None, label: str = "%%remote"):
         import kernelray
+        from .. import api
         from ..exceptions import RayTaskError
 
         n = self.shell.execution_count
@@ -172,7 +176,8 @@ class KernelrayMagics(Magics):
         tree = ast.parse(source, filename, "exec")
         self._ensure_connected()
         bind = list(bind)
-        skip = self.actor_names.get(actor, set()) if actor else set()
+        actor_key = (api._driver.info.get("job_id"), actor)
+        skip = self.actor_names.get(actor_key, set()) if actor else set()
         names, values = self._namespace_values(tree, skip)
         opts = dict(opts or {})
         nret = 1 + len(bind)
@@ -188,7 +193,7 @@ class KernelrayMagics(Magics):
         except ValueError as exc:  # an option the scheduler refuses
             raise _usage(f"{label}: {exc}") from None
         if actor:
-            self.actor_names.setdefault(actor, set()).update(assigned_names(tree))
+            self.actor_names.setdefault(actor_key, set()).update(assigned_names(tree))
         refs = [refs] if nret == 1 else list(refs)
         result_ref, bound_refs = refs[0], refs[1:]
         user_ns = self.shell.user_ns
@@ -214,19 +219,21 @@ class KernelrayMagics(Magics):
 
     def _submit_to_actor(self, name: str, opts: dict, nret: int, call_args: tuple):
         import kernelray
+        from .. import api
 
         try:
             import kernelray.actor  # noqa: F401 - actors arrive with kernelray.actor
         except ImportError:
             raise _usage("%%remote --actor needs actor support (kernelray.actor), which this kernelray does not "
                          "have: drop --actor to run the cell as a task.") from None
-        handle = self.actor_handles.get(name)
+        key = (api._driver.info.get("job_id"), name)  # a new cluster has new actors
+        handle = self.actor_handles.get(key)
         if handle is None:
             try:
                 handle = kernelray.get_actor(name)
             except ValueError:
                 handle = kernelray.remote(CellActor).options(name=name, **opts).remote()
-            self.actor_handles[name] = handle  # a named actor lives while a handle does (as in Ray)
+            self.actor_handles[key] = handle  # a named actor lives while a handle does (as in Ray)
         method = getattr(handle, "run_cell", None)
         if method is None:
             raise _usage(f"%%remote --actor {name}: the actor named {name!r} is not a %%remote cell actor "

@@ -161,6 +161,7 @@ class GcsServer(Endpoint):
         super().__init__(key, ip=ip, port=port, name="gcs")
         self.session_dir = session_dir
         self.subscribers: dict[str, list] = {}
+        self.subscriber_idents: dict[str, list] = {}  # a subscribed worker's address -> its identities
         self.nodes = NodeManager(self.publish)
         self.jobs = JobManager(self.publish)
         self.kv = KVManager()
@@ -189,6 +190,15 @@ class GcsServer(Endpoint):
             lst = self.subscribers.setdefault(channel, [])
             if idents not in lst:
                 lst.append(idents)
+        if msg.content.get("address"):  # so its subscriptions end with it (see handle_worker_died)
+            self.subscriber_idents[msg.content["address"]] = idents
+
+    def _unsubscribe_dead(self, address) -> None:
+        idents = self.subscriber_idents.pop(address, None)
+        if idents is not None:
+            for lst in self.subscribers.values():
+                if idents in lst:
+                    lst.remove(idents)
         self.reply(sock, idents, msg, "subscribe_reply", {})
 
     # -- nodes ------------------------------------------------------------------------------
@@ -206,6 +216,7 @@ class GcsServer(Endpoint):
         if "lease_id" in msg.content:  # to us as the holder of an actor's lease
             self.actors.on_lease_worker_died(msg.content)
             return
+        self._unsubscribe_dead(msg.content.get("address"))
         self.publish("owner_died", {"address": msg.content.get("address"), "worker_id": msg.content.get("worker_id")})
         self.actors.on_worker_died(msg.content)
 

@@ -134,6 +134,9 @@ class ObjectStore:
         if entry.spilled is not None:
             self.spill.release(entry.spilled)
             entry.spilled = None
+        waiters, entry.waiters = entry.waiters, []
+        for waiter in waiters:  # readers waiting for a seal that will never come: they get an error
+            waiter()
 
     # -- memory pressure ----------------------------------------------------------------
     def _allocate(self, size: int) -> int:

@@ -185,7 +185,7 @@ def test_remote_error_shows_cell_line_numbers(nb_kernel):
     ("%%remote --get --noblock\nx = 1", "cannot go with --noblock"),
     ("%%remote 1x\nx = 1", "not a variable name"),
     ("%%remote --resources '{bad'\nx = 1", "JSON object"),
-    ("%%remote --resources '{\"CPU\": 1}'\nx = 1", "--num-cpus"),
+    ("%%remote --resources '{\"CPU\": 1}'\nx = 1", "not in --resources"),
     ("%%remote --num-cpus -1\nx = 1", ">= 0"),
     ("%%remote --bogus\nx = 1", "unrecognized arguments"),
     ("%%remote -o 2bad\nx = 1", "-o needs a variable name"),
