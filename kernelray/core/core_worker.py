@@ -88,7 +88,8 @@ class CoreWorker(Endpoint):
         self._object_waiters: dict[bytes, list] = defaultdict(list)
         self._fetching: dict[bytes, str] = {}
         self._captured: dict[bytes, tuple] = {}
-        self.call_sites: dict[bytes, str] = {}  # where each object this process owns was made  # outer object -> ObjectRefs inside it, held while it lives
+        self.call_sites: dict[bytes, str] = {}
+        self.dead_owners: set = set()  # processes the GCS told us died: their objects are lost  # where each object this process owns was made  # outer object -> ObjectRefs inside it, held while it lives
         self.submitter = TaskSubmitter(self)
         self.actor_submitter = ActorSubmitter(self)  # calls to actors (actor_submitter.py)
         self.executor = None  # set by the worker process
@@ -324,6 +325,9 @@ class CoreWorker(Endpoint):
             oid = r._id
             if oid in self.store or oid in self._fetching:
                 continue
+            if r._owner in self.dead_owners:
+                self._store_error(oid, OwnerDiedError(oid.hex(), r._owner))
+                continue
             self._fetching[oid] = r._owner
             try:
                 sock = self.peer(r._owner)
@@ -456,6 +460,9 @@ class CoreWorker(Endpoint):
     def handle_owner_died(self, msg, sock, idents) -> None:
         """The GCS says a process died: fail fetches of objects it owned, forget its borrows."""
         address = msg.content.get("address")
+        if not address:
+            return
+        self.dead_owners.add(address)
         self.refs.borrower_gone(address)
         for oid, owner in list(self._fetching.items()):
             if owner == address:

@@ -192,6 +192,7 @@ class GcsServer(Endpoint):
                 lst.append(idents)
         if msg.content.get("address"):  # so its subscriptions end with it (see handle_worker_died)
             self.subscriber_idents[msg.content["address"]] = idents
+        self.reply(sock, idents, msg, "subscribe_reply", {})
 
     def _unsubscribe_dead(self, address) -> None:
         idents = self.subscriber_idents.pop(address, None)
@@ -199,7 +200,6 @@ class GcsServer(Endpoint):
             for lst in self.subscribers.values():
                 if idents in lst:
                     lst.remove(idents)
-        self.reply(sock, idents, msg, "subscribe_reply", {})
 
     # -- nodes ------------------------------------------------------------------------------
     def handle_register_node_request(self, msg, sock, idents) -> None:
