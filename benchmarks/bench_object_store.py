@@ -64,10 +64,11 @@ def child(engine: str) -> None:
     out = ray.get(big)
     emit("get_1GB_s", time.perf_counter() - t0, "s")
     del out, big
-    t0 = time.perf_counter()
-    results = ray.get([total.remote(ref) for _ in range(10)])
-    emit("ref_100MB_to_10_tasks_s", time.perf_counter() - t0, "s")
-    assert len(set(results)) == 1
+    for metric in ("ref_100MB_to_10_tasks_s", "ref_100MB_to_10_tasks_warm_s"):
+        t0 = time.perf_counter()
+        results = ray.get([total.remote(ref) for _ in range(10)])
+        emit(metric, time.perf_counter() - t0, "s")
+        assert len(set(results)) == 1
     del ref
     ray.shutdown()
 

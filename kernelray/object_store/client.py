@@ -73,6 +73,7 @@ class StoreClient:
 
     def _create(self, oid: bytes, size: int, layout) -> int:
         content = {"object_id": oid.hex(), "size": size, "layout": layout, "owner": self.core.address}
+        self.core.refs_flush()  # objects freed just now go back to the store before this one is placed
         for attempt in range(2):
             try:
                 return self.core.call(self.core.raylet, "create_object_request", content, timeout=120).content["offset"]
