@@ -53,6 +53,16 @@ def remote(*args, **kwargs):
     return lambda obj: make(obj, kwargs)
 
 
+from . import widgets  # noqa: E402 - kernelray.widgets.progress (ipywidgets is imported only when a widget is made)
+
+
+def dashboard(max_rows: int = 15):
+    """A live Jupyter dashboard of the cluster's tasks, objects, actors, placement groups and nodes."""
+    from .widgets import dashboard as _dashboard
+
+    return _dashboard(max_rows=max_rows)
+
+
 def load_ipython_extension(ip):
     """``%load_ext kernelray``: the ``%%remote`` magics and cell output routing."""
     from .extension import load_ipython_extension as load
@@ -84,6 +94,7 @@ __all__ = [
     "available_resources",
     "cancel",
     "cluster_resources",
+    "dashboard",
     "exceptions",
     "exit_actor",
     "get",

@@ -169,6 +169,7 @@ class ActorClass:
         from . import api, ids
         from .core.actor_submitter import current_job_id, current_namespace
         from .core.task_spec import TaskSpec
+        from .util.scheduling_strategies import to_wire
 
         core = api._connected_core()
         name = opts.get("name")
@@ -186,6 +187,7 @@ class ActorClass:
         concurrency = opts.get("max_concurrency") or (ASYNC_DEFAULT_MAX_CONCURRENCY if meta.is_async else 1)
         resources = resources_of(opts, 0)
         runtime_env = core.merge_runtime_env(opts.get("runtime_env"))
+        strategy = to_wire(opts.get("scheduling_strategy"))
         init_name = f"{self._class_name}.__init__"
         args_blob, deps, nested = core.serialize_args(init_name, getattr(self._cls, "__init__", None), args, kwargs)
         for r in nested:  # refs inside constructor arguments: kept for the owner's lifetime
@@ -207,6 +209,7 @@ class ActorClass:
             "job_id": job_id.hex(),
             "node_id": core.node_id.hex(),
             "job_config": core.job_config,
+            "strategy": strategy,
         }, timeout=30, buffers=[cloudpickle.dumps(meta)])
         c = reply.content
         if c.get("taken"):
@@ -378,14 +381,6 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
     core = api._connected_core()
     core.call(core.gcs, "kill_actor_request",
               {"actor_id": actor._actor_id.hex(), "no_restart": bool(no_restart), "reason": "killed"}, timeout=30)
-
-
-def list_actors() -> list:
-    """Every actor the GCS knows (live ones and the most recent dead ones), as dicts."""
-    from . import api
-
-    core = api._connected_core()
-    return core.call(core.gcs, "list_actors_request", {}, timeout=30).content["actors"]
 
 
 __all__ = ["ActorClass", "ActorHandle", "ActorMethod", "exit_actor", "get_actor", "kill", "method"]

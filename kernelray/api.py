@@ -398,6 +398,8 @@ def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
         object_ref = ObjectRef(object_ref._task_id + (1).to_bytes(4, "little"), object_ref._owner, _count=False)
     if not isinstance(object_ref, ObjectRef):
         raise TypeError(f"cancel() expected an ObjectRef, got {type(object_ref)}")
+    if force and object_ref._id[8:20] != b"\xff" * 12:  # the task id embeds the actor's: an actor call
+        raise ValueError("force=True is not supported for actor tasks.")
     core = _connected_core()
     if object_ref._owner != core.address:
         raise ValueError("cancel() can only cancel tasks submitted by this process (it must own the ObjectRef)")
@@ -453,7 +455,11 @@ def get_runtime_context():
 
 
 def timeline(filename: str | None = None):
-    raise NotImplementedError("kernelray.timeline arrives with the state API")
+    """Chrome trace events of the tasks run so far (see kernelray/util/timeline.py); JSON to ``filename``."""
+    _connected_core()
+    from .util.timeline import timeline as _timeline
+
+    return _timeline(filename)
 
 
 def _wait_for_shutdown_of(pids, timeout: float = 5.0) -> list:

@@ -5,6 +5,9 @@
     kernelray status [--address HOST:PORT]
     kernelray memory [--address HOST:PORT] [--group-by call_site|owner]
     kernelray stop                                              # this machine's clusters and leftovers
+    kernelray list tasks|actors|objects|placement-groups|nodes|workers [--filter K=V] [--limit N]
+    kernelray summary tasks|actors|objects
+    kernelray timeline [--output FILE]
 """
 
 from __future__ import annotations
@@ -180,6 +183,10 @@ def cmd_status(args) -> int:
         jobs = core.call(core.gcs, "get_all_jobs_request", {}).content["jobs"]
         running = [j for j in jobs if j["state"] == "RUNNING"]
         console.print(f"Jobs: {len(running)} running, {len(jobs) - len(running)} finished (this status command is one).")
+        from .cli_state import task_state_lines
+
+        for line in task_state_lines():
+            console.print(line)
     finally:
         kernelray.shutdown()
     return 0
@@ -199,7 +206,7 @@ def cmd_memory(args) -> int:
         console.print(f"[red]{exc}[/red]")
         return 1
     try:
-        rows = state.list_objects()
+        rows = state.list_objects(detail=True)
         rows = [r for r in rows if r["type"] != "DRIVER" or r["pid"] != os.getpid()]
         for st in state.store_stats():
             console.print(
@@ -253,6 +260,9 @@ def main(argv=None) -> int:
     memory.add_argument("--group-by", choices=["call_site", "owner"], default="call_site")
     memory.add_argument("--limit", type=int, default=50)
     memory.set_defaults(func=cmd_memory)
+    from . import cli_state
+
+    cli_state.register(sub)  # list, summary, timeline (cli_state.py)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -217,6 +217,10 @@ class PlacementGroupSchedulingError(RayError):
     pass
 
 
+class TaskUnschedulableError(RayError):
+    """A task can never be scheduled (e.g. hard node affinity to a dead node)."""
+
+
 def _indent(text: str) -> str:
     return "\n".join("  " + ln for ln in text.splitlines())
 
@@ -250,4 +254,5 @@ __all__ = [
     "NodeDiedError",
     "RuntimeEnvSetupError",
     "PlacementGroupSchedulingError",
+    "TaskUnschedulableError",
 ]

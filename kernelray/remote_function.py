@@ -77,7 +77,14 @@ class RemoteFunction:
             max_retries=opts.get("max_retries", 3),
             retry_exceptions=opts.get("retry_exceptions", False),
             runtime_env=opts.get("runtime_env"),
+            strategy=_strategy(opts),
         )
+
+
+def _strategy(opts: dict):
+    from .util.scheduling_strategies import to_wire
+
+    return to_wire(opts.get("scheduling_strategy"))
 
 
 class _BoundOptions:

@@ -63,15 +63,25 @@ class RuntimeContext:
         gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
         return {"GPU": [g for g in gpus.split(",") if g]}
 
+    def _actor_host(self):
+        host = getattr(getattr(self._core, "executor", None), "actor_host", None)
+        return host if host is not None and host.actor_id is not None else None
+
     @property
     def was_current_actor_reconstructed(self) -> bool:
-        return False
+        """Inside an actor: is this incarnation a restart (max_restarts)?"""
+        host = self._actor_host()
+        return bool(host is not None and host.num_restarts)
 
     @property
     def current_actor(self):
+        """Inside an actor: a handle to the actor itself."""
         from .exceptions import RaySystemError
 
-        raise RaySystemError("current_actor is only available inside an actor")
+        host = self._actor_host()
+        if host is None:
+            raise RaySystemError("current_actor is only available inside an actor")
+        return host.handle()
 
     def get(self) -> dict:
         return {"job_id": self.get_job_id(), "node_id": self.get_node_id(), "task_id": self.get_task_id(),

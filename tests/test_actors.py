@@ -12,7 +12,7 @@ import pytest
 
 import kernelray as ray
 from kernelray.core import context
-from kernelray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
+from kernelray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError, TaskCancelledError
 from kernelray.util import ActorPool
 
 from .conftest import wait_until
@@ -525,3 +525,190 @@ def test_many_actors_created_and_dropped_leave_no_process(cluster):
     wait_until(lambda: all(pid_gone(p) for p in pids), 30, what="every actor process to be reaped")
     print(f"{total} actors created, called and dropped in {created:.1f} s "
           f"({total / created:.0f} actors/s); all gone after {time.monotonic() - t0:.1f} s")
+
+
+# -- more of Ray's surface -------------------------------------------------------------------------------
+def test_runtime_context_inside_actors(cluster):
+    @ray.remote(max_restarts=1)
+    class Introspect:
+        def ids(self):
+            ctx = ray.get_runtime_context()
+            return ctx.get_actor_id(), ctx.was_current_actor_reconstructed
+
+        def me(self):
+            return ray.get_runtime_context().current_actor
+
+        def pid(self):
+            return os.getpid()
+
+    a = Introspect.remote()
+    assert ray.get(a.ids.remote(), timeout=30) == (a._actor_id.hex(), False)
+    assert ray.get(a.me.remote()) == a
+    os.kill(ray.get(a.pid.remote()), signal.SIGKILL)
+    wait_until(lambda: gcs_actor_row(a)["num_restarts"] == 1, 10, what="the restart")
+    assert ray.get(a.ids.remote(), timeout=30) == (a._actor_id.hex(), True)
+    assert ray.get_runtime_context().get_actor_id() is None
+
+
+def test_actor_resources(cluster):
+    def free_cpus():
+        return ray.available_resources().get("CPU", 0.0)
+
+    plain = [Counter.remote() for _ in range(3)]
+    ray.get([p.pid.remote() for p in plain], timeout=30)
+    wait_until(lambda: free_cpus() == 2.0, 5, what="default actors to hold no CPU")
+    holder = Counter.options(num_cpus=1).remote()
+    ray.get(holder.pid.remote(), timeout=30)
+    wait_until(lambda: free_cpus() == 1.0, 5, what="a num_cpus=1 actor to hold its CPU")
+    ray.kill(holder)
+    wait_until(lambda: free_cpus() == 2.0, 5, what="the CPU to come back")
+
+
+def test_infeasible_actor_warns(cluster, capfd):
+    a = Counter.options(num_cpus=64).remote()
+    err = ""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "infeasible" not in err:
+        time.sleep(0.05)
+        err += capfd.readouterr().err
+    assert "the actor Counter requires {'CPU': 64.0}" in err
+    assert gcs_actor_row(a)["state"] == "PENDING_CREATION"
+    ray.kill(a)
+    assert gcs_actor_row(a)["state"] == "DEAD"
+
+
+def test_streaming_method(cluster):
+    @ray.remote
+    class Gen:
+        @ray.method(num_returns="streaming")
+        def count(self, n):
+            for i in range(n):
+                yield i
+
+    g = Gen.remote()
+    assert [ray.get(r) for r in g.count.remote(4)] == [0, 1, 2, 3]
+
+
+def test_async_actor_awaits_object_refs(cluster):
+    @ray.remote
+    def later(x):
+        time.sleep(0.1)
+        return x
+
+    @ray.remote
+    class Awaiter:
+        async def add_one(self, boxed):
+            return await boxed[0] + 1
+
+        async def fails(self):
+            raise ValueError("async failure")
+
+    a = Awaiter.remote()
+    assert ray.get(a.add_one.remote([later.remote(41)]), timeout=30) == 42
+    with pytest.raises(ValueError, match="async failure"):
+        ray.get(a.fails.remote(), timeout=30)
+
+
+def test_cancel_a_queued_actor_call(cluster):
+    c = Counter.remote()
+    ray.get(c.pid.remote(), timeout=30)
+    blocker = c.sleep.remote(1.0)
+    queued = c.incr.remote()
+    time.sleep(0.1)
+    ray.cancel(queued)
+    with pytest.raises(TaskCancelledError):
+        ray.get(queued, timeout=10)
+    ray.get(blocker, timeout=10)
+    assert ray.get(c.value.remote()) == 0  # the cancelled call never ran
+    with pytest.raises(ValueError, match="force=True is not supported for actor tasks"):
+        ray.cancel(c.value.remote(), force=True)
+
+
+def test_list_actors_rows(cluster):
+    c = Counter.options(name="listed", namespace="rows").remote()
+    pid = ray.get(c.pid.remote(), timeout=30)
+    row = gcs_actor_row(c)
+    assert row["class_name"] == "Counter" and row["name"] == "listed" and row["namespace"] == "rows"
+    assert row["state"] == "ALIVE" and row["pid"] == pid and row["node_id"] and row["num_restarts"] == 0
+    assert row["death_cause"] is None
+    ray.kill(c)
+    row = gcs_actor_row(c)
+    assert row["state"] == "DEAD" and "kernelray.kill" in row["death_cause"]
+
+
+def test_actors_die_with_their_owner_worker(cluster):
+    @ray.remote
+    def make_actor():
+        c = Counter.remote(5)  # owned by this task's worker
+        ray.get(c.value.remote())
+        return [c], os.getpid()  # the handle escapes: the actor lives as long as its owner
+
+    [c], owner_pid = ray.get(make_actor.remote(), timeout=30)
+    assert ray.get(c.incr.remote(), timeout=30) == 6
+    os.kill(owner_pid, signal.SIGKILL)
+    wait_until(lambda: gcs_actor_row(c)["state"] == "DEAD", 10, what="the owner's death to reach the actor")
+    with pytest.raises(ActorDiedError, match="owner has died"):
+        ray.get(c.incr.remote(), timeout=30)
+
+
+def test_exit_actor_from_threaded_and_async_actors(cluster):
+    @ray.remote(max_concurrency=2)
+    class ThreadedQuitter:
+        def quit(self):
+            ray.actor.exit_actor()
+
+        def pid(self):
+            return os.getpid()
+
+    @ray.remote
+    class AsyncQuitter:
+        async def quit(self):
+            ray.actor.exit_actor()
+
+        async def pid(self):
+            return os.getpid()
+
+    for cls in (ThreadedQuitter, AsyncQuitter):
+        q = cls.remote()
+        pid = ray.get(q.pid.remote(), timeout=30)
+        with pytest.raises(ActorDiedError, match="exit_actor"):
+            ray.get(q.quit.remote(), timeout=30)
+        wait_until(lambda: pid_gone(pid), 10, what=f"the {cls.__name__} process to end")
+
+
+def test_sys_exit_in_a_method_is_a_crash(cluster):
+    @ray.remote(max_restarts=1)
+    class Exiter:
+        def bye(self):
+            import sys
+
+            sys.exit(3)
+
+        def pid(self):
+            return os.getpid()
+
+    e = Exiter.remote()
+    pid = ray.get(e.pid.remote(), timeout=30)
+    with pytest.raises(RayActorError):
+        ray.get(e.bye.remote(), timeout=30)
+    wait_until(lambda: gcs_actor_row(e)["num_restarts"] == 1, 10, what="the restart")
+    assert ray.get(e.pid.remote(), timeout=30) != pid  # restarted, as a crash is
+
+
+def test_constructor_arguments_and_runtime_env(cluster):
+    @ray.remote
+    def fails():
+        raise KeyError("no argument for you")
+
+    c = Counter.remote(ray.put(5))  # ObjectRef arguments are resolved first
+    assert ray.get(c.incr.remote(), timeout=30) == 6
+    broken = Counter.remote(fails.remote())
+    with pytest.raises(ActorDiedError, match="no argument for you"):
+        ray.get(broken.incr.remote(), timeout=30)
+
+    @ray.remote(runtime_env={"env_vars": {"KR_ACTOR_VAR": "set"}})
+    class EnvReader:
+        def read(self):
+            return os.environ.get("KR_ACTOR_VAR")
+
+    assert ray.get(EnvReader.remote().read.remote(), timeout=30) == "set"

@@ -95,6 +95,13 @@ class ActorHost:
                 self._exit()
         return self._dispatch(t, method)
 
+    def handle(self):
+        """An ActorHandle to this actor (``get_runtime_context().current_actor``)."""
+        from ..actor import ActorHandle, actor_meta
+
+        meta = actor_meta(type(self.instance), self.options.get("max_task_retries") or 0)
+        return ActorHandle(bytes.fromhex(self.actor_id), meta)
+
     def _bound(self, method: str):
         fn = BUILTIN_METHODS.get(method)
         return fn if fn is not None else getattr(self.instance, method)

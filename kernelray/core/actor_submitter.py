@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from .. import ids
 from ..exceptions import ActorDiedError, ActorUnavailableError, RaySystemError
 from . import context
-from .memory_store import StoredObject
+from .memory_store import ERROR, StoredObject
 from .serialization import serialize_error
 from .task_spec import FAILED, PENDING_NODE_ASSIGNMENT, STREAMING, SUBMITTED_TO_WORKER, TaskSpec
 
@@ -156,7 +156,10 @@ class ActorSubmitter:
             return
         spec.state = PENDING_NODE_ASSIGNMENT  # (cancel() takes it out of the queue in this state)
         q.ready.add(spec.task_id)
-        self._schedule_pump(q)
+        if not q.in_flight and not q.pump_scheduled and q.conn is not None:
+            self._pump(q)  # an idle actor: send now; the calls that follow in a burst go as one batch
+        else:
+            self._schedule_pump(q)
 
     def _send_creation(self, spec: TaskSpec) -> None:
         core = self.core
@@ -170,6 +173,20 @@ class ActorSubmitter:
 
         core.request(core.gcs, "create_actor_request", {"actor_id": aid, "task": d}, on_reply, buffers=frames)
         core.submitter._finish(spec, [], "FINISHED")  # the GCS has the arguments now: release them
+
+    def _creation_failed(self, spec: TaskSpec) -> None:
+        store = self.core.store
+        errors = [store.get(r._id) for r in spec.deps]
+        err = next((o for o in errors if o is not None and o.kind == ERROR), None)
+        if err is None:
+            err = serialize_error(RaySystemError(f"an argument of {spec.name} could not be resolved"))
+        try:
+            text = str(pickle.loads(err.data))
+        except Exception:  # noqa: BLE001
+            text = "an argument of the constructor failed"
+        core = self.core
+        core.request(core.gcs, "create_actor_request",
+                     {"actor_id": spec.actor_id.hex(), "dependency_error": text}, lambda m: None, buffers=[err.data])
 
     def _schedule_pump(self, q: ActorQueue) -> None:
         if not q.pump_scheduled:
@@ -210,6 +227,8 @@ class ActorSubmitter:
     # -- results (loop thread; called by the TaskSubmitter) ------------------------------------------
     def task_finished(self, spec: TaskSpec) -> None:
         if spec.extra.get("kind") == "create":
+            if spec.state == FAILED:  # an argument of the constructor failed: so does the actor
+                self._creation_failed(spec)
             return
         q = self.queues.get(spec.actor_id)
         if q is None:
@@ -378,6 +397,9 @@ class ActorSubmitter:
             self._maybe_release(q)  # the queue stays until the GCS says DEAD
             return
         del self.queues[q.actor_id]
+        if q.conn is not None:  # nothing in flight: the socket to its worker can go
+            self.core.drop_peer(q.conn.address)
+            q.conn = None
         if q.state != DEAD and q.subscribed:
             self.core.send(self.core.gcs, "unsubscribe_actor", {"actor_id": q.actor_id.hex()})
 

@@ -110,6 +110,9 @@ class CoreWorker(Endpoint):
     def start(self) -> None:
         context.core = self
         self.loop.call_every(0.02, self._flush_periodic)
+        from . import task_events
+
+        task_events.start(self)  # task state changes go to the GCS every 0.5 s
         self.loop.start_thread(f"kernelray-{self.mode}-io")
 
     def _flush_periodic(self) -> None:
@@ -232,15 +235,11 @@ class CoreWorker(Endpoint):
         parts = {}
         if plasma:
             mine = self.node_id.hex()
-            for loc in plasma:
-                if loc["node_id"] != mine:
-                    raise RaySystemError(
-                        f"object {loc['object_id']} lives in the store of node {loc['node_id'][:8]}; "
-                        "moving objects between nodes is not implemented yet"
-                    )
+            remote = {loc["object_id"]: {"raylet": loc["raylet"], "size": loc["size"]}
+                      for loc in plasma if loc["node_id"] != mine}
             if self.store_client is None:
                 raise RaySystemError("this process has no access to the node's object store")
-            parts = self.store_client.read_many(list({bytes.fromhex(loc["object_id"]) for loc in plasma}))
+            parts = self.store_client.read_many(list({bytes.fromhex(loc["object_id"]) for loc in plasma}), remote)
         out = []
         for o in objs:
             if o.kind == PLASMA:
@@ -479,7 +478,7 @@ class CoreWorker(Endpoint):
             os._exit(0)
 
     def handle_node_removed(self, msg, sock, idents) -> None:
-        self.submitter.on_node_removed(msg.content.get("node_id"))
+        self.submitter.on_node_removed(msg.content.get("node_id"), msg.content.get("address"))
 
     # -- submitting tasks (user thread) -------------------------------------------------
     def route(self) -> dict:
@@ -546,7 +545,7 @@ class CoreWorker(Endpoint):
         return blob, deps, tuple(contained)
 
     def submit_task(self, *, name, fn_id, fn_blob, signature, args, kwargs, num_returns, resources,
-                    max_retries, retry_exceptions, runtime_env):
+                    max_retries, retry_exceptions, runtime_env, strategy=None):
         from ..object_ref import ObjectRef, ObjectRefGenerator
         from .task_spec import STREAMING, TaskSpec
 
@@ -577,8 +576,9 @@ class CoreWorker(Endpoint):
             parent_task_id=ctx.task_id if ctx is not None else None,
             route=self.route(),
             runtime_env=env,
-            scheduling_key=(tuple(sorted(resources.items())), _env_key(env)),
+            scheduling_key=(tuple(sorted(resources.items())), _env_key(env), repr(strategy) if strategy else ""),
             nested_refs=nested,
+            strategy=strategy,
         )
         if streaming:
             state = self.submitter.register_generator(tid)

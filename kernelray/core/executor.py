@@ -30,9 +30,13 @@ from .memory_store import ERROR, VALUE, StoredObject
 from ..protocol.session import recv_frames
 from ..object_store import INLINE_THRESHOLD
 from .serialization import deserialize, serialize, serialize_error
-from .task_spec import STREAMING
+from .task_spec import RUNNING, STREAMING
+from . import task_events as _task_events
 
 log = logging.getLogger("kernelray.executor")
+_EVENTS = _task_events.ENABLED  # RUNNING / RUN_END task events (task_events.py)
+_record = _task_events.record
+_RUN_END = _task_events.RUN_END
 FLUSH_AFTER_S = 0.002
 FLUSH_EVERY = 64
 
@@ -275,12 +279,17 @@ class Executor:
         ctx = TaskContext(t.task_id, name, d.get("route"), d.get("job_id"), d.get("actor_id"))
         self.running, self.running_ctx = t, ctx
         self._last_task = t
+        if _EVENTS:
+            _record((t.task_id, RUNNING, time.time(), d.get("attempt", 0)))
         context.task_local.spec = ctx
         if ctx.route:
             self.last_route = ctx.route
         if self.title != name:
             self.title = name
             _process.set_title(f"kernelray::{name}")
+        gpu_ids = d.get("gpu_ids")
+        if gpu_ids is not None:  # as Ray does: the task sees only the GPUs its lease holds
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
         try:
             fn, pos = load(t)
             args, kwargs, pos = self.unpack_args(t, pos)
@@ -296,6 +305,8 @@ class Executor:
             exc_info = sys.exc_info()
             return self._error_result(t, self._task_error(name, exc_info), self._retryable(t, exc_info[1]))
         finally:
+            if _EVENTS:
+                _record((t.task_id, _RUN_END, time.time(), d.get("attempt", 0)))
             self.running, self.running_ctx = None, None
             context.task_local.spec = None
             sys.stdout.flush()

@@ -45,7 +45,8 @@ class TaskSpec:
     dep_values: list = field(default_factory=list)
     actor_id: bytes | None = None
     extra: dict | None = None  # actor tasks: method name, sequence number, ...
-    nested_refs: tuple = ()  # refs inside the arguments: held until the task is done
+    nested_refs: tuple = ()
+    strategy: dict | None = None  # scheduling strategy (None: DEFAULT)  # refs inside the arguments: held until the task is done
 
     def return_ids(self) -> list:
         n = max(self.num_returns, 0)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..exceptions import RaySystemError, TaskCancelledError, WorkerCrashedError
 from .memory_store import ERROR, StoredObject
 from .serialization import serialize_error, stored_from_frames
+from . import task_events as _task_events
 from .task_spec import (
     FAILED,
     FINISHED,
@@ -31,6 +32,9 @@ from .task_spec import (
 )
 
 log = logging.getLogger("kernelray.submitter")
+_EVENTS = _task_events.ENABLED  # task events (task_events.py): one tuple per state change
+_record = _task_events.record
+_now = _task_events.now
 
 MAX_BATCH = 64
 MAX_PENDING_LEASE_REQUESTS = 8
@@ -45,6 +49,8 @@ class Lease:
     node_id: str
     sock: object
     core_address: str = ""
+    raylet: str = ""  # the raylet that granted the lease (leases go back there)
+    gpu_ids: list = field(default_factory=list)
     in_flight: dict = field(default_factory=dict)
     linger: object = None
 
@@ -56,8 +62,22 @@ class SchedulingQueue:
     runtime_env: dict | None
     queue: deque = field(default_factory=deque)
     leases: dict = field(default_factory=dict)
-    pending_requests: set = field(default_factory=set)
+    pending_requests: dict = field(default_factory=dict)  # request id -> raylet asked
     warned_infeasible: bool = False
+    strategy: dict | None = None
+    preferred_node: str | None = None
+
+
+def _preferred_node(dep_values) -> str | None:
+    """The node holding the most bytes of these arguments in its store (prefer to run there)."""
+    import json
+
+    weight: dict = {}
+    for obj in dep_values:
+        if obj.kind == "plasma":
+            loc = json.loads(bytes(obj.data))
+            weight[loc["node_id"]] = weight.get(loc["node_id"], 0) + loc.get("size", 0)
+    return max(weight, key=weight.get) if weight else None
 
 
 class GeneratorState:
@@ -93,6 +113,9 @@ class TaskSubmitter:
         core = self.core
         core.refs.drain()
         self.tasks[spec.task_id] = spec
+        if _EVENTS:
+            _record((spec.task_id, PENDING_ARGS_AVAIL, _now(), spec.attempt, spec.name, spec.job_id, spec.actor_id,
+                     spec.parent_task_id))
         if spec.parent_task_id is not None:
             self.children.setdefault(spec.parent_task_id, []).append(spec.task_id)
         if spec.deps:
@@ -147,21 +170,32 @@ class TaskSubmitter:
     def _enqueue(self, spec: TaskSpec) -> None:
         q = self.queues.get(spec.scheduling_key)
         if q is None:
-            q = self.queues[spec.scheduling_key] = SchedulingQueue(spec.scheduling_key, spec.resources, spec.runtime_env)
+            q = self.queues[spec.scheduling_key] = SchedulingQueue(spec.scheduling_key, spec.resources, spec.runtime_env,
+                                                                   strategy=spec.strategy)
         spec.state = PENDING_NODE_ASSIGNMENT
+        if _EVENTS:
+            _record((spec.task_id, PENDING_NODE_ASSIGNMENT, _now(), spec.attempt))
+        if spec.dep_values and not q.leases:
+            q.preferred_node = _preferred_node(spec.dep_values)
         q.queue.append(spec)
         self._pump(q)
 
     # -- leases and dispatch -----------------------------------------------------------
     def _pump(self, q: SchedulingQueue) -> None:
         queue = q.queue
+        idle = [lease for lease in q.leases.values() if not lease.in_flight]
+        # ask for workers first, so batch sizes count the leases that are on their way
+        want = min(len(queue) - len(idle), MAX_PENDING_LEASE_REQUESTS) - len(q.pending_requests)
+        for _ in range(max(0, want)):
+            self._request_lease(q)
         if queue:
-            for lease in list(q.leases.values()):
+            workers = len(q.leases) + len(q.pending_requests)  # leases granted and coming
+            for lease in idle:
                 if not queue:
                     break
-                if lease.in_flight:
-                    continue
-                size = max(1, min(MAX_BATCH, -(-len(queue) // (2 * max(1, len(q.leases))))))
+                size = max(1, min(MAX_BATCH, -(-len(queue) // (2 * max(1, workers)))))
+                if q.strategy:  # SPREAD and affinity: one task per push, the placement is the point
+                    size = 1
                 batch = []
                 while queue and len(batch) < size:
                     spec = queue.popleft()
@@ -169,39 +203,50 @@ class TaskSubmitter:
                         batch.append(spec)
                 if batch:
                     self._push(lease, batch)
-        want = min(len(queue), MAX_PENDING_LEASE_REQUESTS) - len(q.pending_requests)
-        for _ in range(max(0, want)):
-            self._request_lease(q)
         if not queue:
             for lease in q.leases.values():
                 if not lease.in_flight and lease.linger is None:
                     lease.linger = self.core.loop.call_later(LEASE_LINGER_S, self._linger_done, q, lease)
 
-    def _request_lease(self, q: SchedulingQueue) -> None:
+    def _request_lease(self, q: SchedulingQueue, raylet: str | None = None) -> None:
+        """Ask the local raylet (or, after a spillback, the raylet it named) for a worker."""
         core = self.core
         self._request_ids += 1
         rid = f"{core.worker_id.hex()[:8]}-{self._request_ids}"
-        q.pending_requests.add(rid)
+        target = raylet or core.raylet_address
+        q.pending_requests[rid] = target
         content = {
             "request_id": rid,
             "resources": q.resources,
             "job_id": core.job_id.hex(),
             "owner_address": core.address,
             "runtime_env": q.runtime_env,
+            "strategy": q.strategy,
+            "preferred_node": q.preferred_node,
+            "spilled": raylet is not None,
         }
-        core.request(core.raylet, "request_worker_lease_request", content, lambda m: self._on_lease_reply(q, rid, m))
+        core.request(core.peer(target), "request_worker_lease_request", content,
+                     lambda m: self._on_lease_reply(q, rid, target, m))
 
-    def _on_lease_reply(self, q: SchedulingQueue, rid: str, msg) -> None:
-        q.pending_requests.discard(rid)
+    def _on_lease_reply(self, q: SchedulingQueue, rid: str, raylet: str, msg) -> None:
+        q.pending_requests.pop(rid, None)
         c = msg.content
         if c.get("status") != "ok":
             if c.get("ename") != "LeaseRequestCancelled":
-                err = RaySystemError(f"the raylet refused a worker lease: {c.get('ename')}: {c.get('evalue')}")
+                from ..exceptions import TaskUnschedulableError
+
+                cls = TaskUnschedulableError if c.get("ename") == "TaskUnschedulableError" else RaySystemError
+                err = cls(f"the raylet refused a worker lease: {c.get('ename')}: {c.get('evalue')}")
                 while q.queue:
                     self._fail(q.queue.popleft(), err)
             return
+        if "spillback" in c:  # another node has room: ask it directly
+            if q.queue:
+                self._request_lease(q, c["spillback"]["raylet"])
+            return
         lease = Lease(c["lease_id"], c["worker_id"], c["worker_address"], c.get("node_id", ""),
-                      self.core.peer(c["worker_address"]), c.get("core_address", c["worker_address"]))
+                      self.core.peer(c["worker_address"]), c.get("core_address", c["worker_address"]),
+                      raylet, c.get("gpu_ids") or [])
         q.leases[lease.lease_id] = lease
         self.leases[lease.lease_id] = (q, lease)
         self._pump(q)
@@ -216,10 +261,11 @@ class TaskSubmitter:
         q.leases.pop(lease.lease_id, None)
         self.leases.pop(lease.lease_id, None)
         core = self.core
-        core.send(core.raylet, "lease_returned", {"lease_id": lease.lease_id, "worker_id": lease.worker_id, "kill": kill})
+        core.send(core.peer(lease.raylet or core.raylet_address), "lease_returned",
+                  {"lease_id": lease.lease_id, "worker_id": lease.worker_id, "kill": kill})
         if not q.queue and q.pending_requests:
-            for rid in list(q.pending_requests):
-                core.send(core.raylet, "lease_request_cancelled", {"request_id": rid})
+            for rid, raylet in list(q.pending_requests.items()):
+                core.send(core.peer(raylet), "lease_request_cancelled", {"request_id": rid})
 
     def _push(self, lease: Lease, batch: list) -> None:
         core = self.core
@@ -228,14 +274,19 @@ class TaskSubmitter:
             lease.linger = None
         sent = self.sent_fns.setdefault(lease.address, set())
         tasks, frames = [], []
+        t_now = _now() if _EVENTS else 0.0
         for spec in batch:
             include_fn = spec.fn_id not in sent
             if include_fn:
                 sent.add(spec.fn_id)
             d, f = spec.to_wire(include_fn)
+            if lease.gpu_ids:
+                d["gpu_ids"] = lease.gpu_ids
             tasks.append(d)
             frames += f
             spec.state = SUBMITTED_TO_WORKER
+            if _EVENTS:
+                _record((spec.task_id, SUBMITTED_TO_WORKER, t_now, spec.attempt, lease.node_id, lease.worker_id))
             spec.lease = lease
             lease.in_flight[spec.task_id] = spec
         content = {"tasks": tasks, "lease_id": lease.lease_id}
@@ -320,7 +371,7 @@ class TaskSubmitter:
             return
         if status != "ok":
             objs = objs[:1] * max(spec.num_returns, 1)
-        self._finish(spec, objs, FINISHED if status == "ok" else FAILED)
+        self._finish(spec, objs, FINISHED if status == "ok" else FAILED, r.get("ename"))
         self._take_contained(spec, r)
 
     def _can_retry(self, spec: TaskSpec) -> bool:
@@ -335,9 +386,11 @@ class TaskSubmitter:
             return
         self._enqueue(spec)
 
-    def _finish(self, spec: TaskSpec, objs: list, state: str) -> None:
+    def _finish(self, spec: TaskSpec, objs: list, state: str, error_type: str | None = None) -> None:
         core = self.core
         spec.state = state
+        if _EVENTS:
+            _record((spec.task_id, state, _now(), spec.attempt, error_type))
         self.tasks.pop(spec.task_id, None)
         if spec.deps:
             core.refs.remove_submitted(spec.deps)
@@ -358,7 +411,7 @@ class TaskSubmitter:
 
     def _fail(self, spec: TaskSpec, exc: BaseException) -> None:
         err = serialize_error(exc)
-        self._finish(spec, [err] * max(spec.num_returns, 1), FAILED)
+        self._finish(spec, [err] * max(spec.num_returns, 1), FAILED, type(exc).__name__)
 
     # -- streaming generators -------------------------------------------------------------
     def register_generator(self, task_id: bytes) -> GeneratorState:
@@ -387,6 +440,8 @@ class TaskSubmitter:
         self.tasks.pop(spec.task_id, None)
         if spec.deps and spec.state not in (FINISHED, FAILED):
             self.core.refs.remove_submitted(spec.deps)
+        if _EVENTS and spec.state not in (FINISHED, FAILED):
+            _record((spec.task_id, FINISHED, _now(), spec.attempt, None))
         spec.state = FINISHED
         if state is None:
             return
@@ -446,10 +501,19 @@ class TaskSubmitter:
         lease.in_flight.clear()
         self._pump(q)
 
-    def on_node_removed(self, node_id) -> None:
+    def on_node_removed(self, node_id, raylet_address=None) -> None:
+        """A node died: its leases' tasks are retried elsewhere, requests waiting there are re-asked."""
         for lease_id, (q, lease) in list(self.leases.items()):
             if lease.node_id == node_id:
                 self.on_worker_died({"lease_id": lease_id, "reason": f"its node {node_id[:8]} died"})
+        if raylet_address:
+            self.core.drop_peer(raylet_address)
+            for q in self.queues.values():
+                stale = [rid for rid, addr in q.pending_requests.items() if addr == raylet_address]
+                for rid in stale:
+                    del q.pending_requests[rid]
+                if stale:
+                    self._pump(q)
 
     def on_infeasible(self, c: dict) -> None:
         for q in self.queues.values():

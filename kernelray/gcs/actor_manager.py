@@ -68,6 +68,7 @@ class ActorRecord:
     node_hint: str
     job_config: dict
     handle_meta: bytes  # pickled by the creator; handed to get_actor() callers as is
+    strategy: dict | None = None  # scheduling strategy, as the raylets understand it
     state: str = DEPENDENCIES_UNREADY
     num_restarts: int = 0
     death_cause: dict | None = None
@@ -76,6 +77,7 @@ class ActorRecord:
     lease: ActorLease | None = None
     pending_request: tuple | None = None  # (raylet address, request id)
     pid: int = 0
+    node_id: str = ""  # where it runs, or last ran
     start_time: float = field(default_factory=time.time)
     end_time: float | None = None
     subscribers: list = field(default_factory=list)  # ROUTER identities of subscribed processes
@@ -145,7 +147,7 @@ class ActorManager:
             "namespace": a.namespace,
             "state": a.state,
             "pid": a.pid,
-            "node_id": a.lease.node_id if a.lease else None,
+            "node_id": a.node_id or None,
             "num_restarts": a.num_restarts,
             "death_cause": (a.death_cause or {}).get("message"),
             "job_id": a.job_id,
@@ -188,6 +190,7 @@ class ActorManager:
             node_hint=c.get("node_id", ""),
             job_config=c.get("job_config") or {},
             handle_meta=bytes(msg.buffers[0]) if msg.buffers else b"",
+            strategy=c.get("strategy"),
         )
         self.actors[a.actor_id] = a
         if name:
@@ -203,6 +206,11 @@ class ActorManager:
             state = a.state if a is not None else "unknown"
             self._reply(sock, idents, msg, {"created": False, "state": state})
             return
+        if "dependency_error" in msg.content:  # an argument of the constructor failed at the owner
+            frame = bytes(msg.buffers[0]) if msg.buffers else None
+            self._mark_dead(a, "creation_task_error", msg.content["dependency_error"], error_frame=frame)
+            self._reply(sock, idents, msg, {"created": False, "state": DEAD})
+            return
         a.creation = (msg.content["task"], [bytes(b) for b in msg.buffers])
         a.state = PENDING_CREATION
         self._publish(a)
@@ -214,21 +222,25 @@ class ActorManager:
         """A live node whose total resources fit the actor; the owner's node first."""
         alive = [n for n in self.server.nodes.nodes.values() if n["state"] == "ALIVE"]
         fitting = [n for n in alive if _fits(a.resources, n.get("resources_total") or {})] or alive
+        wanted = (a.strategy or {}).get("node_id") or a.node_hint  # node affinity, else the owner's node
         for n in fitting:
-            if n["node_id"] == a.node_hint:
+            if n["node_id"] == wanted:
                 return n
         if not fitting:
             return None
         return max(fitting, key=lambda n: (n.get("resources_available") or {}).get("CPU", 0.0))
 
-    def _schedule(self, a: ActorRecord) -> None:
-        node = self._pick_node(a)
-        if node is None:
-            self._mark_dead(a, "scheduling_failed", "The actor could not be scheduled: no node of the cluster is alive.")
-            return
+    def _schedule(self, a: ActorRecord, spilled_to: str | None = None) -> None:
+        """Ask a raylet for a worker (the one a raylet's spillback named, if any)."""
+        raylet = spilled_to
+        if raylet is None:
+            node = self._pick_node(a)
+            if node is None:
+                self._mark_dead(a, "scheduling_failed", "The actor could not be scheduled: no node is alive.")
+                return
+            raylet = node["address"]
         server = self.server
         rid = f"actor-{a.actor_id[:12]}-{next(self._request_ids)}"
-        raylet = node["address"]
         a.pending_request = (raylet, rid)
         self.by_request[rid] = a
         content = {
@@ -237,6 +249,8 @@ class ActorManager:
             "job_id": "" if a.detached else a.job_id,  # a raylet kills a job's workers when it ends
             "owner_address": server.address,
             "runtime_env": a.runtime_env,
+            "strategy": a.strategy,
+            "spilled": spilled_to is not None,
         }
         server.request(server.peer(raylet), "request_worker_lease_request", content,
                        lambda m: self._on_lease_reply(a, rid, raylet, m))
@@ -252,6 +266,11 @@ class ActorManager:
                 self._mark_dead(a, "scheduling_failed",
                                 f"The actor could not be scheduled: {c.get('ename')}: {c.get('evalue')}")
             return
+        if "spillback" in c:  # that raylet says another node has room: ask it
+            if current:
+                a.pending_request = None
+                self._schedule(a, spilled_to=c["spillback"]["raylet"])
+            return
         lease = ActorLease(c["lease_id"], c["worker_id"], c["worker_address"], c.get("core_address") or "",
                            c.get("node_id", ""), raylet)
         if not current or a.state not in (PENDING_CREATION, RESTARTING):
@@ -260,6 +279,7 @@ class ActorManager:
             return
         a.pending_request = None
         a.lease = lease
+        a.node_id = lease.node_id
         self.by_lease[lease.lease_id] = a
         self.by_worker[lease.worker_id] = a
         task, frames = a.creation
@@ -461,11 +481,8 @@ class ActorManager:
     def _publish(self, a: ActorRecord) -> None:
         if not a.subscribers:
             return
-        info = self.info(a)
         buffers = [a.error_frame] if a.error_frame else []
-        server = self.server
-        for idents in a.subscribers:
-            server.send(server.router, "actor_state_changed", info, buffers, idents=idents)
+        self.server.send_to_all(a.subscribers, "actor_state_changed", self.info(a), buffers)
 
 
 def _fits(request: dict, total: dict) -> bool:

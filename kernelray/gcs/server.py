@@ -14,7 +14,9 @@ import time
 
 from .. import _process
 from ..protocol.endpoint import Endpoint
+from ..protocol.session import send_frames
 from .actor_manager import ActorManager
+from .task_manager import TaskManager
 
 log = logging.getLogger("kernelray.gcs")
 
@@ -57,7 +59,7 @@ class NodeManager:
         node["death_reason"] = reason
         node["end_time"] = time.time()
         log.warning("node %s is dead: %s", node_id[:8], reason)
-        self.publish("node_removed", {"node_id": node_id, "reason": reason})
+        self.publish("node_removed", {"node_id": node_id, "reason": reason, "address": node.get("address")})
         for fn in self.listeners:
             fn(node_id)
 
@@ -167,6 +169,8 @@ class GcsServer(Endpoint):
         self.kv = KVManager()
         self.actors = ActorManager(self)
         self.handlers.update(self.actors.handlers)  # the actor table's messages (see actor_manager.py)
+        self.tasks = TaskManager(self)
+        self.handlers.update(self.tasks.handlers)  # the task table, from task events (see task_manager.py)
         self.jobs.listeners.append(self.actors.on_job_finished)
         self.nodes.listeners.append(self.actors.on_node_dead)
         self.parent = _process.ParentWatch(parent_pid)
@@ -174,6 +178,15 @@ class GcsServer(Endpoint):
 
     def start(self) -> None:
         self.loop.call_every(0.25, self._checks)
+        self.loop.call_every(0.1, self._broadcast_resources)
+
+    def _broadcast_resources(self) -> None:
+        """Every raylet learns what the others have free (spillback decisions)."""
+        if self.subscribers.get("resource_view"):
+            nodes = [{"node_id": n["node_id"], "address": n["address"], "state": n["state"],
+                      "resources_total": n.get("resources_total"), "resources_available": n.get("resources_available")}
+                     for n in self.nodes.nodes.values() if n["state"] == ALIVE]
+            self.publish("resource_view", {"nodes": nodes})
 
     def _checks(self) -> None:
         self.parent.check()
@@ -182,8 +195,15 @@ class GcsServer(Endpoint):
 
     # -- pub/sub --------------------------------------------------------------------------
     def publish(self, channel: str, content: dict) -> None:
-        for idents in self.subscribers.get(channel, ()):
-            self.send(self.router, channel, content, idents=idents)
+        self.send_to_all(self.subscribers.get(channel, ()), channel, content)
+
+    def send_to_all(self, subscribers, msg_type: str, content: dict, buffers=()) -> None:
+        """One message to many ROUTER peers: packed and signed once (replay checks are per receiver)."""
+        if not subscribers:
+            return
+        frames = self.session.pack(msg_type, content, buffers)
+        for idents in subscribers:
+            send_frames(self.router, [*idents, *frames])
 
     def handle_subscribe_request(self, msg, sock, idents) -> None:
         for channel in msg.content.get("channels", ()):

@@ -88,11 +88,15 @@ class StoreClient:
                 raise ObjectStoreFullError(text.split("ObjectStoreFullError: ", 1)[-1]) from None
         raise AssertionError("unreachable")
 
-    def read_many(self, oids: list) -> dict:
-        """oid -> [pickle data view, buffer views...]; each set pins its object while alive."""
+    def read_many(self, oids: list, remote: dict | None = None) -> dict:
+        """oid -> [pickle data view, buffer views...]; each set pins its object while alive.
+
+        ``remote`` maps object ids (hex) of other nodes' objects to {raylet, size}: the local
+        raylet pulls a copy first."""
         try:
             reply = self.core.call(self.core.raylet, "store_get_request",
-                                   {"object_ids": [o.hex() for o in oids], "client": self.client_id}, timeout=300)
+                                   {"object_ids": [o.hex() for o in oids], "client": self.client_id,
+                                    "remote": remote or {}}, timeout=300)
         except RaySystemError as exc:
             text = str(exc)
             if "ObjectLostError" in text:

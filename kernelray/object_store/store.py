@@ -19,7 +19,7 @@ CREATED, SEALED = "CREATED", "SEALED"
 
 class StoreEntry:
     __slots__ = ("oid", "offset", "size", "layout", "owner", "state", "pins", "freed", "spilled",
-                 "in_memory", "last_access", "waiters", "created")
+                 "in_memory", "last_access", "waiters", "created", "secondary", "copies")
 
     def __init__(self, oid, offset, size, layout, owner):
         self.oid = oid
@@ -35,6 +35,8 @@ class StoreEntry:
         self.last_access = time.monotonic()
         self.waiters: list = []
         self.created = time.time()
+        self.secondary = False  # a copy pulled from another node: evicted first, never spilled
+        self.copies: set = set()  # (primary) raylets that pulled a copy: told when it is freed
 
     @property
     def pinned(self) -> bool:
@@ -158,6 +160,12 @@ class ObjectStore:
             (e for e in self.entries.values() if e.in_memory and e.state == SEALED and not e.pins),
             key=lambda e: e.last_access,
         )
+        for entry in [e for e in candidates if e.secondary]:  # copies of other nodes' objects go first
+            if self.alloc.largest_free() >= size:
+                return
+            self._delete(entry)
+            self.num_evicted += 1
+        candidates = [e for e in candidates if not e.secondary]
         restored = [e for e in candidates if e.spilled is not None]
         for entry in restored:
             if self.alloc.largest_free() >= size:

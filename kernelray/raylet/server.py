@@ -24,6 +24,7 @@ from .. import _process
 from ..object_store.store import ObjectStore
 from ..protocol.endpoint import Endpoint
 from . import resources as res
+from .object_manager import ObjectManagerHandlers
 from .store_handlers import StoreHandlers
 from .worker_pool import WorkerFactory
 
@@ -56,6 +57,7 @@ class Lease:
     owner_address: str
     owner_idents: list
     blocked: bool = False
+    gpu_ids: list = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -69,6 +71,9 @@ class LeaseRequest:
     msg: object
     idents: list
     infeasible_told: bool = False
+    strategy: dict | None = None
+    spilled: bool = False
+    preferred_node: str | None = None
 
 
 def env_key_of(runtime_env: dict | None) -> str:
@@ -76,7 +81,7 @@ def env_key_of(runtime_env: dict | None) -> str:
     return json.dumps(sorted(env_vars.items())) if env_vars else ""
 
 
-class Raylet(StoreHandlers, Endpoint):
+class Raylet(StoreHandlers, ObjectManagerHandlers, Endpoint):
     msg_types = [
         "register_worker_request",
         "request_worker_lease_request",
@@ -87,6 +92,10 @@ class Raylet(StoreHandlers, Endpoint):
         "get_node_info_request",
         "job_finished",
         "kill_worker_request",
+        "resource_view",
+        "node_removed",
+        "pull_object_request",
+        "object_copy_freed",
         # the object store
         "create_object_request",
         "object_sealed",
@@ -121,6 +130,10 @@ class Raylet(StoreHandlers, Endpoint):
         self.arena = arena
         self.store = ObjectStore(arena, os.path.join(session_dir, "spill", node_id[:8]))
         self.stopping = False
+        self.view: dict[str, dict] = {}  # other nodes: node_id -> {address, total, available}
+        self.view_received = False  # no infeasibility verdict before we know the other nodes
+        self._spread_next = 0
+        self.gpu_free = list(range(int(self.total.get("GPU", 0))))
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -128,7 +141,8 @@ class Raylet(StoreHandlers, Endpoint):
             self._spawn("")
         self.loop.call_every(HEARTBEAT_S, self._heartbeat)
         self.loop.call_every(0.5, self._housekeeping)
-        self.send(self.gcs, "subscribe_request", {"channels": ["job_finished", "owner_died"]})
+        self.send(self.gcs, "subscribe_request", {"channels": ["job_finished", "owner_died", "resource_view",
+                                                               "node_removed"]})
 
     def register_with_gcs(self, timeout: float = 30.0) -> None:
         info = self.node_info()
@@ -163,6 +177,7 @@ class Raylet(StoreHandlers, Endpoint):
 
     def _housekeeping(self) -> None:
         self.parent.check(self.kill_everything)
+        self.check_pulls()
         now = time.monotonic()
         idle = [w for w in self.workers.values() if w.state == IDLE]
         excess = len(idle) - max(self.prestart, 1)
@@ -220,6 +235,7 @@ class Raylet(StoreHandlers, Endpoint):
         if w.lease_id is not None:
             lease = self.leases.pop(w.lease_id, None)
             if lease is not None:
+                self.gpu_free += lease.gpu_ids
                 if not lease.blocked:
                     res.add(self.available, lease.resources)
                 reason = _describe_exit(exit_code)
@@ -277,9 +293,75 @@ class Raylet(StoreHandlers, Endpoint):
             env_key_of(c.get("runtime_env")),
             msg,
             idents,
+            strategy=c.get("strategy"),
+            spilled=bool(c.get("spilled")),
+            preferred_node=c.get("preferred_node"),
         )
+        if self._route_elsewhere(req):
+            return
         self.pending.append(req)
         self._schedule()
+
+    # -- several nodes: spillback ------------------------------------------------------------
+    def handle_resource_view(self, msg, sock, idents) -> None:
+        self.view = {n["node_id"]: n for n in msg.content.get("nodes", []) if n["node_id"] != self.node_id
+                     and n.get("state") == "ALIVE"}
+        self.view_received = True
+        if self.pending:
+            self._schedule()
+
+    def handle_node_removed(self, msg, sock, idents) -> None:
+        self.view.pop(msg.content.get("node_id"), None)
+
+    def _spill_to(self, req: LeaseRequest, node: dict) -> None:
+        avail = node.get("resources_available")
+        if avail is not None:  # count what we send there until its next report says otherwise
+            node["resources_available"] = dict(avail)
+            res.subtract(node["resources_available"], req.resources)
+        self.reply(self.router, req.idents, req.msg, "request_worker_lease_reply",
+                   {"request_id": req.request_id, "spillback": {"raylet": node["address"], "node_id": node["node_id"]}})
+
+    def _node_with_room(self, req: LeaseRequest, key: str = "resources_available") -> dict | None:
+        for node in self.view.values():
+            if res.fits(req.resources, node.get(key) or {}):
+                return node
+        return None
+
+    def _route_elsewhere(self, req: LeaseRequest) -> bool:
+        """Strategies that name a node, or SPREAD: send the owner there (True if sent)."""
+        strategy = req.strategy or {}
+        kind = strategy.get("type")
+        if kind == "NODE_AFFINITY":
+            target = strategy["node_id"]
+            if target == self.node_id:
+                return False
+            node = self.view.get(target)
+            if node is not None:
+                self._spill_to(req, node)
+                return True
+            if strategy.get("soft"):
+                return False
+            self.reply_error(self.router, req.idents, req.msg, "TaskUnschedulableError",
+                             f"NodeAffinitySchedulingStrategy(soft=False) names node {target[:8]}, which is not alive")
+            return True
+        if req.spilled:
+            return False
+        if kind == "SPREAD" and self.view:
+            nodes = [{"node_id": self.node_id, "address": self.address, "resources_available": self.available,
+                      "resources_total": self.total}]
+            nodes += sorted(self.view.values(), key=lambda n: n["node_id"])
+            room = [n for n in nodes if res.fits(req.resources, n.get("resources_total") or self.total)] or nodes
+            choice = room[self._spread_next % len(room)]
+            self._spread_next += 1
+            if choice["node_id"] != self.node_id:
+                self._spill_to(req, choice)
+                return True
+            return False
+        preferred = self.view.get(req.preferred_node or "")
+        if preferred is not None and res.fits(req.resources, preferred.get("resources_available") or {}):
+            self._spill_to(req, preferred)
+            return True
+        return False
 
     def handle_lease_request_cancelled(self, msg, sock, idents) -> None:
         rid = msg.content.get("request_id")
@@ -294,6 +376,7 @@ class Raylet(StoreHandlers, Endpoint):
         lease = self.leases.pop(c.get("lease_id", ""), None)
         if lease is None:
             return
+        self.gpu_free += lease.gpu_ids
         if not lease.blocked:
             res.add(self.available, lease.resources)
         w = lease.worker
@@ -334,7 +417,15 @@ class Raylet(StoreHandlers, Endpoint):
         while self.pending:
             req = self.pending.popleft()
             if not res.fits(req.resources, self.available):
-                if not req.infeasible_told and not res.fits(req.resources, self.total):
+                if not req.spilled:
+                    node = self._node_with_room(req)
+                    if node is None and not res.fits(req.resources, self.total):
+                        node = self._node_with_room(req, "resources_total")
+                    if node is not None:
+                        self._spill_to(req, node)
+                        continue
+                if self.view_received and not req.infeasible_told and not res.fits(req.resources, self.total) \
+                        and self._node_with_room(req, "resources_total") is None:
                     req.infeasible_told = True
                     self.send(self.router, "lease_infeasible", {"request_id": req.request_id,
                                                                  "resources": req.resources,
@@ -369,7 +460,9 @@ class Raylet(StoreHandlers, Endpoint):
         w.state = LEASED
         w.job_id = req.job_id
         w.lease_id = lease_id
-        self.leases[lease_id] = Lease(lease_id, w, req.resources, req.owner_address, req.idents)
+        ngpu = int(req.resources.get("GPU", 0))
+        gpu_ids, self.gpu_free = self.gpu_free[:ngpu], self.gpu_free[ngpu:]
+        self.leases[lease_id] = Lease(lease_id, w, req.resources, req.owner_address, req.idents, gpu_ids=gpu_ids)
         self.reply(
             self.router,
             req.idents,
@@ -382,6 +475,7 @@ class Raylet(StoreHandlers, Endpoint):
                 "worker_address": w.task_address,
                 "core_address": w.address,
                 "node_id": self.node_id,
+                "gpu_ids": gpu_ids if "GPU" in req.resources else None,
             },
         )
 

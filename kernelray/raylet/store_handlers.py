@@ -24,6 +24,19 @@ class StoreHandlers:
     def handle_store_get_request(self, msg, sock, idents) -> None:
         c = msg.content
         oids, client = c["object_ids"], c.get("client", "")
+        failed = getattr(self, "failed_pulls", {})
+        for o, where in (c.get("remote") or {}).items():  # objects of other nodes: pull a copy here
+            if o in failed:
+                continue
+            if o not in self.store.entries:
+                problem = self.start_pull(o, where["raylet"], int(where["size"]))
+                if problem:
+                    failed[o] = problem
+        lost = [o for o in oids if o in failed and o not in self.store.entries]
+        if lost:
+            self.reply_error(sock, idents, msg, "ObjectLostError", f"object {lost[0]} could not be copied to node "
+                             f"{self.node_id[:8]}: {failed.pop(lost[0])}")
+            return
         missing = [o for o in oids if o not in self.store.entries]
         if missing:
             self.reply_error(sock, idents, msg, "ObjectLostError",
@@ -66,6 +79,7 @@ class StoreHandlers:
 
     def handle_store_free(self, msg, sock, idents) -> None:
         for o in msg.content["object_ids"]:
+            self.notify_copies_freed(o)
             self.store.free(o)
 
     def handle_store_stats_request(self, msg, sock, idents) -> None:

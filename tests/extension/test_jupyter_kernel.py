@@ -323,7 +323,7 @@ def test_init_summary_and_shutdown_button(kernel_factory):
     data = k.result(cell)
     assert "application/vnd.jupyter.widget-view+json" in data
     html = data["text/html"]
-    assert "connected" in html and "CPUs" in html and "2 (2 free)" in html and "Object store" in html
+    assert "connected" in html and '<b>CPUs</b></td><td style="text-align:left">2 (' in html and "Object store" in html
     assert "Dashboard" in html
     # the Shutdown button's handler, as a click would run it
     k.run("from kernelray.extension.summary import ClusterWidget\nw = ClusterWidget(ctx)\nw._shutdown()")
@@ -331,7 +331,7 @@ def test_init_summary_and_shutdown_button(kernel_factory):
     assert "shut down" in k.eval("ctx._repr_html_()")
     assert k.eval("w.button.disabled") is True
     cell = k.run("ctx2 = kernelray.init(num_cpus=1)\nctx2")
-    assert "1 (1 free)" in k.result(cell)["text/html"]
+    assert '<b>CPUs</b></td><td style="text-align:left">1 (' in k.result(cell)["text/html"]
     assert k.eval("kernelray.get(kernelray.remote(lambda: 3).remote())") == 3
     k.run("kernelray.shutdown()")
 
@@ -402,3 +402,28 @@ def test_remote_actor_cells_keep_state(nb_kernel):
     cell = k.run("%%remote --actor cells\ncount += 1\ncount")
     assert k.result(cell)["text/plain"] == "11"
     assert "actor cell ran" in "".join(m["content"]["text"] for m in k.msgs if m["msg_type"] == "stream")
+
+
+def test_actor_output_follows_its_cell_and_interrupt_cancels_actor_calls(nb_kernel):
+    k = nb_kernel
+    if not k.eval("import importlib.util; importlib.util.find_spec('kernelray.actor') is not None"):
+        pytest.skip("kernelray.actor is not there yet")
+    k.run(_cell("""
+        @kernelray.remote
+        class Greeter:
+            def slow(self):
+                print("slow call started", flush=True)
+                time.sleep(60)
+            def hello(self, who):
+                print(f"hello {who} from an actor")
+                return who
+        greeter = Greeter.remote()
+    """))
+    cell = k.run("kernelray.get(greeter.hello.remote('cell'))")
+    assert "hello cell from an actor" in k.text(cell) and "pid=" not in k.text(cell)
+    cell = k.submit("kernelray.get(greeter.slow.remote())")
+    k.wait_for(lambda: "slow call started" in k.text(cell), 30, "the actor call to start")
+    k.km.interrupt_kernel()
+    k.wait_idle(cell, 30)
+    assert "cancelled 1 task submitted by this cell (Greeter.slow)" in k.text(cell, "stderr")
+    assert k.eval("kernelray.get(greeter.hello.remote('again'), timeout=20)") == "again"

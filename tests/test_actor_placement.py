@@ -1,0 +1,68 @@
+"""Actors on several nodes (kernelray.cluster_utils.Cluster): the GCS places them by their
+resources and scheduling strategy, and restarts them elsewhere when their node dies."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import kernelray as ray
+from kernelray import node as krnode
+from kernelray.cluster_utils import Cluster
+from kernelray.exceptions import ActorDiedError
+from kernelray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from .conftest import wait_until
+
+MB = 2**20
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 200 * MB})
+    sid = os.path.basename(cluster.session_dir)
+    try:
+        other = cluster.add_node(num_cpus=2, resources={"special": 1}, object_store_memory=200 * MB)
+        cluster.connect()
+        yield cluster, other
+    finally:
+        cluster.shutdown()
+        wait_until(lambda: not krnode.session_processes(sid), 10, what="every node's processes to exit")
+
+
+@ray.remote
+class Where:
+    def node(self):
+        return ray.get_runtime_context().get_node_id()
+
+
+def test_actor_resources_pick_the_node(two_nodes):
+    _, other = two_nodes
+    a = Where.options(resources={"special": 1}).remote()
+    assert ray.get(a.node.remote(), timeout=30) == other.node_id
+    ray.kill(a)
+
+
+def test_node_affinity(two_nodes):
+    cluster, other = two_nodes
+    head_id = ray.get_runtime_context().get_node_id()
+    for node_id in (other.node_id, head_id):
+        a = Where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)).remote()
+        assert ray.get(a.node.remote(), timeout=30) == node_id
+
+
+def test_actor_restarts_on_another_node_when_its_node_dies(two_nodes):
+    cluster, _ = two_nodes
+    spare = cluster.add_node(num_cpus=1, resources={"spare": 1}, object_store_memory=100 * MB)
+    strategy = NodeAffinitySchedulingStrategy(spare.node_id, soft=True)
+    survivor = Where.options(max_restarts=1, max_task_retries=-1, scheduling_strategy=strategy).remote()
+    mortal = Where.options(scheduling_strategy=strategy).remote()
+    assert ray.get([survivor.node.remote(), mortal.node.remote()], timeout=30) == [spare.node_id] * 2
+    cluster.remove_node(spare, allow_graceful=False)
+    # the call may reach the dead worker before anyone knows the node died: at-least-once sends it again
+    assert ray.get(survivor.node.remote(), timeout=60) != spare.node_id  # its soft affinity lets it move
+    with pytest.raises(ActorDiedError):
+        ray.get(mortal.node.remote(), timeout=60)

@@ -1,0 +1,141 @@
+"""Several raylets on one machine (kernelray.cluster_utils.Cluster): scheduling across
+nodes, strategies, object transfer, infeasible tasks and a node killed mid-workload."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+import kernelray as ray
+from kernelray import node as krnode
+from kernelray.cluster_utils import Cluster
+from kernelray.exceptions import TaskUnschedulableError
+from kernelray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from .conftest import wait_until
+
+MB = 2**20
+
+
+@pytest.fixture(scope="module")
+def three_nodes():
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 400 * MB})
+    sid = os.path.basename(cluster.session_dir)
+    try:
+        tpu = cluster.add_node(num_cpus=2, resources={"TPU": 2}, object_store_memory=400 * MB)
+        gpu = cluster.add_node(num_cpus=1, num_gpus=1, object_store_memory=200 * MB)
+        cluster.connect()
+        yield cluster, tpu, gpu
+    finally:
+        cluster.shutdown()
+        wait_until(lambda: not krnode.session_processes(sid), 10, what="every node's processes to exit")
+
+
+def node_of():
+    return ray.get_runtime_context().get_node_id()
+
+
+def test_cluster_resources_add_up(three_nodes):
+    total = ray.cluster_resources()
+    assert total["CPU"] == 4 and total["TPU"] == 2 and total["GPU"] == 1
+    assert sum(n["Alive"] for n in ray.nodes()) == 3
+
+
+def test_custom_and_gpu_resources_pick_their_node(three_nodes):
+    cluster, tpu, gpu = three_nodes
+    assert ray.get(ray.remote(resources={"TPU": 1})(node_of).remote()) == tpu.node_id
+
+    @ray.remote(num_gpus=1)
+    def gpu_task():
+        return node_of(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+    assert ray.get(gpu_task.remote()) == (gpu.node_id, "0")
+
+
+def test_spillback_uses_every_cpu(three_nodes):
+    @ray.remote
+    def sleeper():
+        start = time.time()
+        time.sleep(0.8)
+        return node_of(), start
+
+    ray.get([ray.remote(lambda: None).remote() for _ in range(4)])
+    out = ray.get([sleeper.remote() for _ in range(6)])
+    starts = sorted(t for _, t in out)
+    assert starts[2] - starts[0] < 0.6  # the head has 1 CPU: others spilled and ran at the same time
+    assert starts[-1] - starts[0] < 1.5  # 6 tasks, 4 CPUs: two rounds at most, not six
+    assert len({n for n, _ in out}) == 3
+
+
+def test_spread_and_node_affinity(three_nodes):
+    cluster, tpu, gpu = three_nodes
+
+    @ray.remote
+    def slow_node():
+        time.sleep(0.2)
+        return node_of()
+
+    spread = ray.get([slow_node.options(scheduling_strategy="SPREAD").remote() for _ in range(6)])
+    assert len(set(spread)) >= 2
+    hard = NodeAffinitySchedulingStrategy(gpu.node_id, soft=False)
+    assert set(ray.get([slow_node.options(scheduling_strategy=hard).remote() for _ in range(2)])) == {gpu.node_id}
+    gone = NodeAffinitySchedulingStrategy("ab" * 16, soft=False)
+    with pytest.raises(TaskUnschedulableError):
+        ray.get(slow_node.options(scheduling_strategy=gone).remote(), timeout=30)
+    soft = NodeAffinitySchedulingStrategy("ab" * 16, soft=True)
+    assert ray.get(slow_node.options(scheduling_strategy=soft).remote(), timeout=30)
+
+
+def test_objects_move_between_nodes(three_nodes):
+    cluster, tpu, gpu = three_nodes
+
+    @ray.remote(resources={"TPU": 1})
+    def make():
+        return np.arange(5_000_000, dtype=np.float64)  # 40 MB in the TPU node's store
+
+    @ray.remote(num_gpus=1)
+    def total(x):
+        return float(x.sum()), node_of()
+
+    ref = make.remote()
+    value = ray.get(ref)  # pulled to the head in chunks
+    assert value[-1] == 4_999_999 and not value.flags.writeable
+    assert ray.get(total.remote(ref)) == (float(value.sum()), gpu.node_id)  # and to the GPU node
+    mine = ray.put(np.ones(3_000_000))
+    assert ray.get(ray.remote(resources={"TPU": 1})(lambda a: float(a.sum())).remote(mine)) == 3e6
+
+
+def test_infeasible_until_a_node_joins(three_nodes, capfd):
+    cluster, _, _ = three_nodes
+    ref = ray.remote(resources={"FPGA": 1})(node_of).remote()
+    deadline = time.monotonic() + 5
+    err = ""
+    while time.monotonic() < deadline and "infeasible" not in err:
+        time.sleep(0.1)
+        err += capfd.readouterr().err
+    assert "FPGA" in err
+    fpga = cluster.add_node(num_cpus=1, resources={"FPGA": 1}, object_store_memory=100 * MB)
+    assert ray.get(ref, timeout=30) == fpga.node_id
+    cluster.remove_node(fpga)
+
+
+def test_node_killed_mid_workload_every_result_correct(three_nodes):
+    cluster, _, _ = three_nodes
+    extra = cluster.add_node(num_cpus=2, resources={"victim": 10}, object_store_memory=100 * MB)
+
+    @ray.remote(max_retries=5)
+    def square(i):
+        time.sleep(0.3)
+        return i * i
+
+    refs = [square.remote(i) for i in range(16)]
+    time.sleep(0.5)
+    cluster.remove_node(extra, allow_graceful=False)
+    assert ray.get(refs, timeout=90) == [i * i for i in range(16)]
+    wait_until(lambda: any(n["NodeID"] == extra.node_id and not n["Alive"] for n in ray.nodes()), 10,
+               what="the GCS to declare the killed node dead")
