@@ -186,6 +186,10 @@ class ActorClass:
             meta = ActorMeta(meta.class_name, meta.methods, meta.is_async, opts["max_task_retries"])
         concurrency = opts.get("max_concurrency") or (ASYNC_DEFAULT_MAX_CONCURRENCY if meta.is_async else 1)
         resources = resources_of(opts, 0)
+        if opts.get("scheduling_strategy") is not None or opts.get("placement_group") is not None:
+            from .util.placement_group import bundle_resources
+
+            resources = bundle_resources(resources, opts)  # an actor in a placement group uses its bundle
         runtime_env = core.merge_runtime_env(opts.get("runtime_env"))
         strategy = to_wire(opts.get("scheduling_strategy"))
         init_name = f"{self._class_name}.__init__"

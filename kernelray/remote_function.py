@@ -73,12 +73,20 @@ class RemoteFunction:
             args=args,
             kwargs=kwargs,
             num_returns=opts.get("num_returns", 1),
-            resources=resources_of(opts, 1),
+            resources=_bundle_resources(resources_of(opts, 1), opts),
             max_retries=opts.get("max_retries", 3),
             retry_exceptions=opts.get("retry_exceptions", False),
             runtime_env=opts.get("runtime_env"),
             strategy=_strategy(opts),
         )
+
+
+def _bundle_resources(resources: dict, opts: dict) -> dict:
+    if opts.get("scheduling_strategy") is None and opts.get("placement_group") is None:
+        return resources
+    from .util.placement_group import bundle_resources
+
+    return bundle_resources(resources, opts)
 
 
 def _strategy(opts: dict):

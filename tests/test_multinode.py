@@ -139,3 +139,64 @@ def test_node_killed_mid_workload_every_result_correct(three_nodes):
     assert ray.get(refs, timeout=90) == [i * i for i in range(16)]
     wait_until(lambda: any(n["NodeID"] == extra.node_id and not n["Alive"] for n in ray.nodes()), 10,
                what="the GCS to declare the killed node dead")
+
+
+def test_placement_groups(three_nodes):
+    from kernelray.util import (get_placement_group, placement_group, placement_group_table,
+                                remove_placement_group)
+    from kernelray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    cluster, tpu, gpu = three_nodes
+    before = ray.available_resources().get("CPU", 0)
+    pg = placement_group([{"CPU": 1}, {"CPU": 1}], strategy="STRICT_SPREAD", name="pair")
+    assert ray.get(pg.ready(), timeout=30) == pg
+    row = placement_group_table(pg)
+    assert row["state"] == "CREATED" and len(set(row["bundles_to_node_id"].values())) == 2
+    wait_until(lambda: ray.available_resources().get("CPU", 0) == before - 2, 5, what="bundles to reserve CPUs")
+
+    @ray.remote(num_cpus=1)
+    def where():
+        return node_of()
+
+    for i in range(2):
+        strategy = PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=i)
+        assert ray.get(where.options(scheduling_strategy=strategy).remote(), timeout=30) == row["bundles_to_node_id"][i]
+
+    @ray.remote(num_cpus=1)
+    class InBundle:
+        def node(self):
+            return node_of()
+
+    actor = InBundle.options(scheduling_strategy=PlacementGroupSchedulingStrategy(pg, 1)).remote()
+    assert ray.get(actor.node.remote(), timeout=30) == row["bundles_to_node_id"][1]
+    ray.kill(actor)
+    assert get_placement_group("pair") == pg
+    packed = placement_group([{"CPU": 1}, {"TPU": 1}], strategy="STRICT_PACK")
+    assert packed.wait(10) and set(placement_group_table(packed)["bundles_to_node_id"].values()) == {tpu.node_id}
+    too_big = placement_group([{"CPU": 50}])
+    assert not too_big.wait(1) and placement_group_table(too_big)["state"] == "PENDING"
+    for g in (pg, packed, too_big):
+        remove_placement_group(g)
+    assert placement_group_table(pg)["state"] == "REMOVED"
+    wait_until(lambda: ray.available_resources().get("CPU", 0) == before, 10, what="the bundles' CPUs to come back")
+    with pytest.raises(ValueError):
+        placement_group([{"CPU": 1}], strategy="NOPE")
+
+
+def test_placement_group_reschedules_when_its_node_dies(three_nodes):
+    from kernelray.util import placement_group, placement_group_table, remove_placement_group
+
+    cluster, _, _ = three_nodes
+    doomed = cluster.add_node(num_cpus=1, resources={"doomed": 1}, object_store_memory=100 * MB)
+    spare = cluster.add_node(num_cpus=1, resources={"doomed": 1}, object_store_memory=100 * MB)
+    pg = placement_group([{"doomed": 1}])
+    assert pg.wait(10)
+    first = placement_group_table(pg)["bundles_to_node_id"][0]
+    victim = doomed if first == doomed.node_id else spare
+    cluster.remove_node(victim, allow_graceful=False)
+    wait_until(lambda: placement_group_table(pg)["state"] in ("RESCHEDULING", "CREATED")
+               and placement_group_table(pg)["bundles_to_node_id"][0] not in (None, victim.node_id), 20,
+               what="the bundle to move to the surviving node")
+    assert placement_group_table(pg)["state"] == "CREATED"
+    remove_placement_group(pg)
+    cluster.remove_node(doomed if victim is spare else spare)

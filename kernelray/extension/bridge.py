@@ -47,18 +47,21 @@ class CellTasks:
 
     def add(self, key, task_id: bytes, name: str, live=None) -> None:
         with self._lock:
-            lst = self._cells.get(key)
-            if lst is None:
-                lst = self._cells[key] = []
+            entry = self._cells.get(key)
+            if entry is None:
+                entry = self._cells[key] = [[], self.PRUNE_AT]  # tasks, length at which to drop finished ones
                 while len(self._cells) > self.KEEP_CELLS:
                     self._cells.popitem(last=False)
+            lst = entry[0]
             lst.append((task_id, name))
-            if live is not None and len(lst) >= self.PRUNE_AT and len(lst) % self.PRUNE_AT == 0:
+            if live is not None and len(lst) >= entry[1]:
                 lst[:] = [t for t in lst if t[0] in live]
+                entry[1] = max(self.PRUNE_AT, 2 * len(lst))  # amortized O(1) per task
 
     def of(self, key) -> list:
         with self._lock:
-            return list(self._cells.get(key, ()))
+            entry = self._cells.get(key)
+            return list(entry[0]) if entry is not None else []
 
     def clear(self) -> None:
         with self._lock:

@@ -41,6 +41,7 @@ ALIVE = "ALIVE"
 RESTARTING = "RESTARTING"
 DEAD = "DEAD"
 MAX_DEAD_ACTORS_KEPT = 1000
+SCHEDULE_RETRY_S = 0.1  # a raylet's spillback named a dead node: ask again after its view updates
 
 
 @dataclass(eq=False)
@@ -255,6 +256,13 @@ class ActorManager:
         server.request(server.peer(raylet), "request_worker_lease_request", content,
                        lambda m: self._on_lease_reply(a, rid, raylet, m))
 
+    def _raylet_alive(self, address: str) -> bool:
+        return any(n["address"] == address and n["state"] == "ALIVE" for n in self.server.nodes.nodes.values())
+
+    def _schedule_if_waiting(self, a: ActorRecord) -> None:
+        if a.state in (PENDING_CREATION, RESTARTING) and a.lease is None and a.pending_request is None:
+            self._schedule(a)
+
     def _on_lease_reply(self, a: ActorRecord, rid: str, raylet: str, msg) -> None:
         server = self.server
         self.by_request.pop(rid, None)
@@ -269,7 +277,11 @@ class ActorManager:
         if "spillback" in c:  # that raylet says another node has room: ask it
             if current:
                 a.pending_request = None
-                self._schedule(a, spilled_to=c["spillback"]["raylet"])
+                target = c["spillback"]["raylet"]
+                if self._raylet_alive(target):
+                    self._schedule(a, spilled_to=target)
+                else:  # its view of the cluster is stale: ask again once it caught up
+                    server.loop.call_later(SCHEDULE_RETRY_S, self._schedule_if_waiting, a)
             return
         lease = ActorLease(c["lease_id"], c["worker_id"], c["worker_address"], c.get("core_address") or "",
                            c.get("node_id", ""), raylet)

@@ -16,6 +16,7 @@ from .. import _process
 from ..protocol.endpoint import Endpoint
 from ..protocol.session import send_frames
 from .actor_manager import ActorManager
+from .placement_group_manager import PlacementGroupManager
 from .task_manager import TaskManager
 
 log = logging.getLogger("kernelray.gcs")
@@ -43,6 +44,8 @@ class NodeManager:
             return
         node["last_heartbeat"] = time.monotonic()
         node["resources_available"] = c.get("resources_available", node.get("resources_available"))
+        if "resources_total" in c:  # bundles of placement groups add resources
+            node["resources_total"] = c["resources_total"]
         node["pending"] = c.get("pending", 0)
 
     def check(self) -> None:
@@ -155,6 +158,10 @@ class GcsServer(Endpoint):
         "kv_del_request",
         "kv_keys_request",
         "subscribe_request",
+        "create_placement_group_request",
+        "remove_placement_group_request",
+        "get_placement_group_request",
+        "placement_group_table_request",
         "worker_died",
         "get_cluster_info_request",
     ]
@@ -168,6 +175,8 @@ class GcsServer(Endpoint):
         self.jobs = JobManager(self.publish)
         self.kv = KVManager()
         self.actors = ActorManager(self)
+        self.placement_groups = PlacementGroupManager(self)
+        self.nodes.listeners.append(self.placement_groups.on_node_removed)
         self.handlers.update(self.actors.handlers)  # the actor table's messages (see actor_manager.py)
         self.tasks = TaskManager(self)
         self.handlers.update(self.tasks.handlers)  # the task table, from task events (see task_manager.py)
@@ -192,6 +201,7 @@ class GcsServer(Endpoint):
         self.parent.check()
         self.nodes.check()
         self.jobs.check()
+        self.placement_groups.check()
 
     # -- pub/sub --------------------------------------------------------------------------
     def publish(self, channel: str, content: dict) -> None:
@@ -239,6 +249,26 @@ class GcsServer(Endpoint):
         self._unsubscribe_dead(msg.content.get("address"))
         self.publish("owner_died", {"address": msg.content.get("address"), "worker_id": msg.content.get("worker_id")})
         self.actors.on_worker_died(msg.content)
+
+    # -- placement groups ---------------------------------------------------------------------
+    def handle_create_placement_group_request(self, msg, sock, idents) -> None:
+        pg = self.placement_groups.create(msg.content)
+        self.reply(sock, idents, msg, "create_placement_group_reply", {"placement_group": pg})
+
+    def handle_remove_placement_group_request(self, msg, sock, idents) -> None:
+        self.placement_groups.remove(msg.content["placement_group_id"])
+        self.reply(sock, idents, msg, "remove_placement_group_reply", {})
+
+    def handle_get_placement_group_request(self, msg, sock, idents) -> None:
+        c = msg.content
+        if c.get("name"):
+            pg = self.placement_groups.get_named(c["name"], c.get("namespace") or "")
+        else:
+            pg = self.placement_groups.groups.get(c.get("placement_group_id", ""))
+        self.reply(sock, idents, msg, "get_placement_group_reply", {"placement_group": pg})
+
+    def handle_placement_group_table_request(self, msg, sock, idents) -> None:
+        self.reply(sock, idents, msg, "placement_group_table_reply", {"placement_groups": self.placement_groups.table()})
 
     # -- jobs --------------------------------------------------------------------------------
     def handle_register_job_request(self, msg, sock, idents) -> None:

@@ -81,7 +81,62 @@ def env_key_of(runtime_env: dict | None) -> str:
     return json.dumps(sorted(env_vars.items())) if env_vars else ""
 
 
-class Raylet(StoreHandlers, ObjectManagerHandlers, Endpoint):
+class BundleHandlers:
+    """Placement-group bundles on this node: the raylet half of the two-phase commit."""
+
+    def handle_prepare_bundle_request(self, msg, sock, idents) -> None:
+        c = msg.content
+        key = (c["placement_group_id"], c["bundle_index"])
+        want = {k: float(v) for k, v in c["resources"].items()}
+        if key not in self.bundles:
+            if not res.fits(want, self.available):
+                self.reply_error(sock, idents, msg, "BundleDoesNotFit", f"node {self.node_id[:8]} has {self.available}")
+                return
+            res.subtract(self.available, want)
+            self.bundles[key] = {"resources": want, "committed": False}
+        self.reply(sock, idents, msg, "prepare_bundle_reply", {})
+
+    def _group_resources(self, pg_id: str, index: int, want: dict) -> dict:
+        out = {f"bundle_group_{pg_id}": 1000.0, f"bundle_group_{index}_{pg_id}": 1000.0}
+        for k, v in want.items():
+            out[f"{k}_group_{pg_id}"] = v
+            out[f"{k}_group_{index}_{pg_id}"] = v
+        return out
+
+    def handle_commit_bundle(self, msg, sock, idents) -> None:
+        c = msg.content
+        b = self.bundles.get((c["placement_group_id"], c["bundle_index"]))
+        if b is None or b["committed"]:
+            return
+        b["committed"] = True
+        extra = self._group_resources(c["placement_group_id"], c["bundle_index"], b["resources"])
+        res.add(self.total, extra)
+        res.add(self.available, extra)
+        self._schedule()
+
+    def handle_cancel_bundle(self, msg, sock, idents) -> None:
+        b = self.bundles.pop((msg.content["placement_group_id"], msg.content["bundle_index"]), None)
+        if b is not None and not b["committed"]:
+            res.add(self.available, b["resources"])
+
+    def handle_return_bundle(self, msg, sock, idents) -> None:
+        c = msg.content
+        b = self.bundles.pop((c["placement_group_id"], c["bundle_index"]), None)
+        if b is None:
+            return
+        if b["committed"]:
+            extra = self._group_resources(c["placement_group_id"], c["bundle_index"], b["resources"])
+            for k, v in extra.items():
+                self.total[k] = self.total.get(k, 0.0) - v
+                self.available[k] = self.available.get(k, 0.0) - v
+                if self.total[k] <= 1e-9:
+                    self.total.pop(k, None)
+                    self.available.pop(k, None)
+        res.add(self.available, b["resources"])
+        self._schedule()
+
+
+class Raylet(StoreHandlers, ObjectManagerHandlers, BundleHandlers, Endpoint):
     msg_types = [
         "register_worker_request",
         "request_worker_lease_request",
@@ -96,6 +151,10 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, Endpoint):
         "node_removed",
         "pull_object_request",
         "object_copy_freed",
+        "prepare_bundle_request",
+        "commit_bundle",
+        "cancel_bundle",
+        "return_bundle",
         # the object store
         "create_object_request",
         "object_sealed",
@@ -134,6 +193,7 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, Endpoint):
         self.view_received = False  # no infeasibility verdict before we know the other nodes
         self._spread_next = 0
         self.gpu_free = list(range(int(self.total.get("GPU", 0))))
+        self.bundles: dict[tuple, dict] = {}  # (pg id, index) -> reserved resources (prepared or committed)
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -172,6 +232,7 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, Endpoint):
                 "pending": len(self.pending),
                 "workers": len(self.workers),
                 "object_store_used": self.store.alloc.used,
+                "resources_total": self.total,
             },
         )
 
@@ -425,6 +486,7 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, Endpoint):
                         self._spill_to(req, node)
                         continue
                 if self.view_received and not req.infeasible_told and not res.fits(req.resources, self.total) \
+                        and not any("_group_" in k for k in req.resources) \
                         and self._node_with_room(req, "resources_total") is None:
                     req.infeasible_told = True
                     self.send(self.router, "lease_infeasible", {"request_id": req.request_id,

@@ -29,7 +29,7 @@ def to_wire(strategy) -> dict | None:
     if isinstance(strategy, NodeAffinitySchedulingStrategy):
         return {"type": "NODE_AFFINITY", "node_id": strategy.node_id, "soft": bool(strategy.soft)}
     wire = getattr(strategy, "_to_wire", None)
-    if wire is not None:  # placement groups
+    if wire is not None:  # placement groups: placed through their bundle resources
         return wire()
     raise ValueError(
         f"unknown scheduling_strategy {strategy!r}: use 'DEFAULT', 'SPREAD', NodeAffinitySchedulingStrategy "
@@ -37,4 +37,6 @@ def to_wire(strategy) -> dict | None:
     )
 
 
-__all__ = ["NodeAffinitySchedulingStrategy", "to_wire"]
+from .placement_group import PlacementGroupSchedulingStrategy  # noqa: E402 - Ray exports it here too
+
+__all__ = ["NodeAffinitySchedulingStrategy", "PlacementGroupSchedulingStrategy", "to_wire"]

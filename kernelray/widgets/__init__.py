@@ -5,19 +5,19 @@
     kernelray.widgets.history_pins()        ObjectRefs kept alive by Out[N] / _N
     kernelray.widgets.release_history_pins()
 
-One background thread (``kernelray.widgets.poller``) updates every open widget.
+One background thread (``kernelray.widgets.poller``, in _poller.py) updates every open widget.
 """
 
 from __future__ import annotations
 
 from .pins import history_pins, release_history_pins
-from .poller import poller
+from ._poller import poller
 
 
 def dashboard(max_rows: int = 15):
     """A live dashboard of the cluster; shown when it is a cell's last expression (or with ``display``)."""
     from ..api import _connected_core
-    from .dashboard import Dashboard
+    from ._views import Dashboard
 
     _connected_core()
     return Dashboard(max_rows=max_rows)
@@ -28,7 +28,7 @@ def progress(refs, description: str = "", display: bool = True):
 
     Shown at once when running under IPython (``display=False`` to place it yourself).
     """
-    from .dashboard import ProgressBar
+    from ._views import ProgressBar
 
     bar = ProgressBar(refs, description=description)
     if display:

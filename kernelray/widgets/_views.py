@@ -1,7 +1,7 @@
 """``kernelray.dashboard()``: live views of tasks, objects, actors, placement groups, nodes
 and the ObjectRefs pinned by the output history, built from stock ipywidgets (no custom JS).
 
-The views are HTML widgets re-rendered by the shared poller (poller.py) only when their
+The views are HTML widgets re-rendered by the shared poller (_poller.py) only when their
 data changed.  Each widget also answers ``text/html`` (a static snapshot of its last
 state) and ``text/plain``, so an executed notebook shows what happened even where the
 widget model is not available.
@@ -15,7 +15,7 @@ import ipywidgets as W
 
 from . import render
 from .pins import history_pins, release_history_pins
-from .poller import poller
+from ._poller import poller
 
 TABS = ["Tasks", "Objects", "Actors", "Placement groups", "Nodes", "Output pins"]
 SLOW_EVERY_S = {"nodes": 1.0, "actors": 1.0, "placement_groups": 2.0, "objects": 2.0, "pins": 1.0}
@@ -76,7 +76,8 @@ class Dashboard(_SnapshotMixin, W.VBox):
 
     def poll(self, data, force: bool = False) -> None:
         if not data.connected:
-            self._set_header('<span class="kr-muted">kernelray is not connected (call kernelray.init()).</span>')
+            self._set_header('<div class="kr-view kr-head kr-disconnected">kernelray is not connected '
+                             '<span class="kr-muted">(showing the last state; kernelray.init() to reconnect)</span></div>')
             return
         selected = self.tab.selected_index or 0
         tc = data.tasks()
@@ -129,7 +130,7 @@ class Dashboard(_SnapshotMixin, W.VBox):
     def refresh(self) -> None:
         """Fetch every view now, from this thread (e.g. at the end of a notebook, so the saved state is final)."""
         from ..core import context
-        from .poller import Tick
+        from ._poller import Tick
 
         self.poll(Tick(poller, context.core), force=True)
 

@@ -1,0 +1,186 @@
+"""Placement groups, as ``ray.util.placement_group``.
+
+    pg = placement_group([{"CPU": 1}, {"CPU": 1, "GPU": 1}], strategy="STRICT_SPREAD", name="trainers")
+    ray.get(pg.ready())                   # or pg.wait(timeout_seconds=10)
+    f.options(scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=1)).remote()
+    remove_placement_group(pg)
+
+A task or actor in a group asks for the bundle's resources (``CPU_group_<i>_<pg>``) instead
+of the node's, so it runs where the bundle was reserved and uses only what the bundle holds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ..core import context
+
+VALID_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
+
+
+class PlacementGroup:
+    def __init__(self, pg_id: str, bundles: list | None = None, strategy: str | None = None):
+        self.id = PlacementGroupID(pg_id)
+        self._bundles = bundles
+        self._strategy = strategy
+
+    @property
+    def bundle_specs(self) -> list:
+        if self._bundles is None:
+            self._bundles = _table_row(self.id.hex())["bundles"]
+        return self._bundles
+
+    @property
+    def bundle_count(self) -> int:
+        return len(self.bundle_specs)
+
+    def ready(self):
+        """An ObjectRef that resolves (to this group) once every bundle is reserved."""
+        from .. import remote
+
+        check = remote(num_cpus=0)(_bundle_reservation_check)
+        return check.options(scheduling_strategy=PlacementGroupSchedulingStrategy(self)).remote(self)
+
+    def wait(self, timeout_seconds: float = 30) -> bool:
+        """True once the group is CREATED, False if it is not within the timeout."""
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            if _table_row(self.id.hex())["state"] == "CREATED":
+                return True
+            time.sleep(0.02)
+        return _table_row(self.id.hex())["state"] == "CREATED"
+
+    def __eq__(self, other):
+        return isinstance(other, PlacementGroup) and other.id == self.id
+
+    def __hash__(self):
+        return hash(self.id)
+
+    def __repr__(self):
+        return f"PlacementGroup(id={self.id.hex()})"
+
+    def __reduce__(self):
+        return PlacementGroup, (self.id.hex(), self._bundles, self._strategy)
+
+
+class PlacementGroupID:
+    def __init__(self, hex_id: str):
+        self._hex = hex_id
+
+    def hex(self) -> str:
+        return self._hex
+
+    def __eq__(self, other):
+        return isinstance(other, PlacementGroupID) and other._hex == self._hex
+
+    def __hash__(self):
+        return hash(self._hex)
+
+    def __repr__(self):
+        return f"PlacementGroupID({self._hex})"
+
+
+def _bundle_reservation_check(pg):
+    return pg
+
+
+def placement_group(bundles: list, strategy: str = "PACK", name: str = "", lifetime: str | None = None,
+                    _soft_target_node_id=None, bundle_label_selector=None) -> PlacementGroup:
+    if not isinstance(bundles, list) or not bundles:
+        raise ValueError("The placement group `bundles` argument must be a non-empty list of resource dicts.")
+    for b in bundles:
+        if not isinstance(b, dict) or not b or not all(isinstance(v, (int, float)) and v >= 0 for v in b.values()):
+            raise ValueError(f"Bundles must be non-empty dicts of non-negative amounts, got {b!r}")
+        if all(v == 0 for v in b.values()):
+            raise ValueError(f"Bundles cannot be all zero: {b!r}")
+    if strategy not in VALID_STRATEGIES:
+        raise ValueError(f"Invalid placement group strategy {strategy!r}: use one of {', '.join(VALID_STRATEGIES)}")
+    if lifetime not in (None, "detached"):
+        raise ValueError("lifetime must be None or 'detached'")
+    core = context.require_core()
+    pg_id = os.urandom(14).hex()
+    core.call(core.gcs, "create_placement_group_request", {
+        "placement_group_id": pg_id, "bundles": bundles, "strategy": strategy, "name": name,
+        "namespace": core.namespace, "lifetime": lifetime, "job_id": core.job_id.hex(),
+    })
+    return PlacementGroup(pg_id, bundles, strategy)
+
+
+def remove_placement_group(placement_group: PlacementGroup) -> None:
+    core = context.require_core()
+    core.call(core.gcs, "remove_placement_group_request", {"placement_group_id": placement_group.id.hex()})
+
+
+def get_placement_group(placement_group_name: str) -> PlacementGroup:
+    core = context.require_core()
+    row = core.call(core.gcs, "get_placement_group_request",
+                    {"name": placement_group_name, "namespace": core.namespace}).content["placement_group"]
+    if row is None or row["state"] == "REMOVED":
+        raise ValueError(f"Failed to look up placement group with name: {placement_group_name}")
+    return PlacementGroup(row["placement_group_id"], row["bundles"], row["strategy"])
+
+
+def _table_row(pg_id: str) -> dict:
+    core = context.require_core()
+    row = core.call(core.gcs, "get_placement_group_request", {"placement_group_id": pg_id}).content["placement_group"]
+    if row is None:
+        raise ValueError(f"no placement group {pg_id}")
+    return row
+
+
+def placement_group_table(placement_group: PlacementGroup | None = None) -> dict:
+    core = context.require_core()
+    rows = core.call(core.gcs, "placement_group_table_request", {}).content["placement_groups"]
+
+    def view(r):
+        return {
+            "placement_group_id": r["placement_group_id"], "name": r["name"], "strategy": r["strategy"],
+            "state": r["state"], "bundles": dict(enumerate(r["bundles"])),
+            "bundles_to_node_id": dict(enumerate(r["bundle_nodes"])), "stats": r["stats"],
+        }
+
+    if placement_group is not None:
+        row = next((r for r in rows if r["placement_group_id"] == placement_group.id.hex()), None)
+        return view(row) if row else {}
+    return {r["placement_group_id"]: view(r) for r in rows}
+
+
+class PlacementGroupSchedulingStrategy:
+    def __init__(self, placement_group: PlacementGroup, placement_group_bundle_index: int = -1,
+                 placement_group_capture_child_tasks: bool | None = None):
+        if not isinstance(placement_group, PlacementGroup):
+            raise TypeError("PlacementGroupSchedulingStrategy needs a PlacementGroup from placement_group()")
+        self.placement_group = placement_group
+        self.placement_group_bundle_index = placement_group_bundle_index
+        self.placement_group_capture_child_tasks = placement_group_capture_child_tasks
+
+    def _to_wire(self):
+        return None  # placement happens through the bundle resources the task asks for
+
+    def __repr__(self):
+        return (f"PlacementGroupSchedulingStrategy({self.placement_group!r}, "
+                f"placement_group_bundle_index={self.placement_group_bundle_index})")
+
+
+def bundle_resources(resources: dict, opts: dict) -> dict:
+    """Rewrite a resource request to use a placement group's bundle, if the options name one."""
+    strategy = opts.get("scheduling_strategy")
+    pg, index = None, -1
+    if isinstance(strategy, PlacementGroupSchedulingStrategy):
+        pg, index = strategy.placement_group, strategy.placement_group_bundle_index
+    elif isinstance(opts.get("placement_group"), PlacementGroup):
+        pg, index = opts["placement_group"], opts.get("placement_group_bundle_index", -1)
+    if pg is None:
+        return resources
+    if index is not None and index >= 0 and pg._bundles is not None and index >= len(pg._bundles):
+        raise ValueError(f"placement_group_bundle_index {index} is out of range: the group has {len(pg._bundles)} bundles")
+    pid = pg.id.hex()
+    suffix = f"_group_{index}_{pid}" if index is not None and index >= 0 else f"_group_{pid}"
+    out = {f"{k}{suffix}": v for k, v in resources.items() if v}
+    out[f"bundle{suffix}"] = 0.001
+    return out
+
+
+__all__ = ["PlacementGroup", "placement_group", "remove_placement_group", "get_placement_group",
+           "placement_group_table", "PlacementGroupSchedulingStrategy"]
