@@ -31,8 +31,11 @@ def ensure_kernelspec() -> None:
         subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user"], check=True, timeout=60)
 
 
-def test_every_notebook_is_checked():
-    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(EXPECTED)
+ALL = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_the_example_notebooks_are_there():
+    assert set(EXPECTED) <= set(ALL)
 
 
 def _texts(nb) -> str:
@@ -47,8 +50,9 @@ def _texts(nb) -> str:
     return "\n".join(out)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", ALL)
 def test_notebook_runs(name, tmp_path, monkeypatch):
+    """Every notebook in notebooks/ (others' too): no error, prompt, shut down, nothing left."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -65,10 +69,10 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors, errors
     text = _texts(nb)
-    for expected in EXPECTED[name]:
+    for expected in EXPECTED.get(name, ()):
         assert expected in text, f"{name}: {expected!r} not in the outputs:\n{text[-3000:]}"
     assert "kernelray-summary" in text or name != "quickstart.ipynb"  # the init() summary rendered
-    assert nb.cells[-1].source.strip() == "kernelray.shutdown()"
+    assert "shutdown()" in nb.cells[-1].source
     sessions = [d for d in os.listdir(root) if d.startswith("session_")]
     assert sessions
     deadline = time.monotonic() + 5

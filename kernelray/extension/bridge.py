@@ -79,10 +79,7 @@ class JupyterBridge:
         self.cell_counter = 0  # shells without a kernel (terminal IPython): cells by number
         self.started_job_id = None  # the connection the magics started (shut down on unload)
         self.modules = None
-        self._cached_msg_id = None
-        self._cached_header = None
-        self._orig_submit = None
-        self._submitter = None
+        self._cached = (None, None)
         self._headers: OrderedDict = OrderedDict()  # msg_id -> the kernel's header of recent cells
         self._headers_lock = threading.Lock()
 
@@ -147,10 +144,15 @@ class JupyterBridge:
         if core.output_handler is None:  # None unless init(log_to_driver=False) silenced it
             core.output_handler = self.output_handler
         submitter = core.submitter
-        if submitter.__dict__.get("submit") != self._submit:
-            self._submitter = submitter
-            self._orig_submit = submitter.submit
-            submitter.submit = self._submit
+        if not getattr(submitter.__dict__.get("submit"), "_kernelray_bridge", False):
+            orig, live = submitter.submit, submitter.tasks
+
+            def submit(spec):  # loop thread; a closure, so a call queued before a detach still works
+                self._record(spec, live)
+                return orig(spec)
+
+            submit._kernelray_bridge = True
+            submitter.submit = submit
 
     def _unhook(self, core) -> None:
         if core is None:
@@ -160,9 +162,8 @@ class JupyterBridge:
         if getattr(core, "output_handler", None) == self.output_handler:
             core.output_handler = None
         submitter = core.submitter
-        if submitter.__dict__.get("submit") == self._submit:
+        if getattr(submitter.__dict__.get("submit"), "_kernelray_bridge", False):
             del submitter.submit
-        self._orig_submit = self._submitter = None
         if self.core is core:
             self.core = None
 
@@ -197,14 +198,15 @@ class JupyterBridge:
         if header.get("msg_type") != "execute_request":
             return None
         msg_id = header.get("msg_id")
-        if msg_id == self._cached_msg_id:
-            return self._cached_header
+        cached = self._cached  # one tuple: threads never see a msg_id with another cell's header
+        if cached[0] == msg_id:
+            return cached[1]
         out = {}
         for k in _HEADER_KEYS:
             if k in header:
                 v = header[k]
                 out[k] = v.isoformat() if hasattr(v, "isoformat") else str(v)
-        self._cached_msg_id, self._cached_header = msg_id, out
+        self._cached = (msg_id, out)
         with self._headers_lock:
             self._headers[msg_id] = header
             while len(self._headers) > CellTasks.KEEP_CELLS:
@@ -283,16 +285,15 @@ class JupyterBridge:
                             parent=parent, ident=b"display_data")
 
     # -- tracking submissions (loop thread) ------------------------------------------------
-    def _submit(self, spec):
+    def _record(self, spec, live) -> None:
         try:
             route = spec.route
-            if route and spec.parent_task_id is None:
+            if route and spec.parent_task_id is None and self.shell is not None:
                 key = self.cell_key(route.get("parent"))
                 if key is not None:
-                    self.cells.add(key, spec.task_id, spec.name, self._submitter.tasks)
-        except Exception:  # noqa: BLE001
+                    self.cells.add(key, spec.task_id, spec.name, live)
+        except Exception:  # noqa: BLE001 - bookkeeping must never stop a submission
             log.debug("could not record a submission", exc_info=True)
-        return self._orig_submit(spec)
 
     # -- cell events -------------------------------------------------------------------
     def _pre_run_cell(self, *args) -> None:

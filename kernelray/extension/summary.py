@@ -93,9 +93,14 @@ def summary_rows(s: dict) -> list:
             ("Object store", _fmt_bytes(total.get("object_store_memory"))),
             ("Memory", _fmt_bytes(total.get("memory"))),
         ]
+    import kernelray
+
+    if callable(getattr(kernelray, "dashboard", None)):
+        dashboard = "no web dashboard; in the notebook: kernelray.dashboard()"
+    else:
+        dashboard = "none: use kernelray.nodes(), kernelray.available_resources()"
     rows += [("Namespace", s.get("namespace", "")), ("Job", s.get("job_id", "")), ("Session", s.get("session", "")),
-             ("Dashboard", "none: use kernelray.nodes(), kernelray.available_resources()"),
-             ("Version", f"kernelray {__version__}")]
+             ("Dashboard", dashboard), ("Version", f"kernelray {__version__}")]
     return rows
 
 

@@ -166,6 +166,13 @@ class PlacementGroupManager:
             for j, nid in state["ok"].items():  # phase two: commit
                 self._send(nid, "commit_bundle", {"placement_group_id": pg_id, "bundle_index": j})
                 pg["bundle_nodes"][j] = nid
+                node = self.server.nodes.nodes.get(nid)
+                if node is not None:  # every raylet learns of the bundle now, not at the next heartbeat
+                    extra = res.bundle_resources(pg_id, j, pg["bundles"][j])
+                    for key in ("resources_total", "resources_available"):
+                        node[key] = dict(node.get(key) or {})
+                        res.add(node[key], extra)
+            self.server._broadcast_resources()
             if all(n is not None for n in pg["bundle_nodes"]):
                 pg["state"] = CREATED
                 pg["created_at"] = pg.get("created_at") or time.time()

@@ -108,7 +108,10 @@ class ObjectManagerHandlers:
         c = msg.content
         oid = c["object_id"]
         entry = self.store.entries.get(oid)
-        if entry is None or entry.state != "SEALED":
+        if entry is not None and entry.state != "SEALED":  # its writer has not sealed it yet: wait
+            entry.waiters.append(lambda: self.handle_pull_object_request(msg, sock, idents))
+            return
+        if entry is None:
             self.reply_error(sock, idents, msg, "ObjectLostError", f"object {oid} is not in node {self.node_id[:8]}'s store")
             return
         if c["offset"] == 0:

@@ -32,3 +32,12 @@ def node_resources(num_cpus, num_gpus, resources: dict | None, memory: float, ob
         total[name] = float(amount)
     total[f"node:{ip}"] = 1.0
     return total
+
+
+def bundle_resources(pg_id: str, index: int, want: dict) -> dict:
+    """The resources a committed placement-group bundle adds to its node, named as Ray names them."""
+    out = {f"bundle_group_{pg_id}": 1000.0, f"bundle_group_{index}_{pg_id}": 1000.0}
+    for k, v in want.items():
+        out[f"{k}_group_{pg_id}"] = v
+        out[f"{k}_group_{index}_{pg_id}"] = v
+    return out

@@ -97,11 +97,7 @@ class BundleHandlers:
         self.reply(sock, idents, msg, "prepare_bundle_reply", {})
 
     def _group_resources(self, pg_id: str, index: int, want: dict) -> dict:
-        out = {f"bundle_group_{pg_id}": 1000.0, f"bundle_group_{index}_{pg_id}": 1000.0}
-        for k, v in want.items():
-            out[f"{k}_group_{pg_id}"] = v
-            out[f"{k}_group_{index}_{pg_id}"] = v
-        return out
+        return res.bundle_resources(pg_id, index, want)
 
     def handle_commit_bundle(self, msg, sock, idents) -> None:
         c = msg.content

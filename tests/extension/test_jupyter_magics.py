@@ -15,13 +15,17 @@ from kernelray.extension.bridge import bridge
 @pytest.fixture(scope="module")
 def ip(cluster):
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
-    shell = InteractiveShell.instance()
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell.instance(config=config)
     shell.run_line_magic("load_ext", "kernelray")
     try:
         yield shell
     finally:
         shell.run_line_magic("unload_ext", "kernelray")
+        InteractiveShell.clear_instance()  # later tests see no IPython
         assert kernelray.is_initialized()  # the extension did not start this cluster: it keeps running
         assert not bridge.attached
 

@@ -1,0 +1,101 @@
+"""Several nodes beside Ray (ray.cluster_utils.Cluster of the same shape), same run.
+
+    python benchmarks/bench_multinode.py
+
+Three nodes on this machine (head 1 CPU, two nodes of 2 CPUs):
+* cross-node transfer: a 100 MB array made on one node and read on the head (GB/s, median of 3)
+* placement groups: create (wait ready) + remove of a 1-bundle group, per second
+* spillback throughput: 2,000 no-op tasks submitted on the 1-CPU head that must spill (tasks/s)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+MB = 2**20
+
+
+def child(engine: str) -> None:
+    import numpy as np
+
+    ray = __import__(engine)
+    cluster_mod = __import__(f"{engine}.cluster_utils", fromlist=["Cluster"])
+    util = __import__(f"{engine}.util", fromlist=["placement_group"])
+
+    def emit(metric, value, unit, **detail):
+        print(json.dumps({"engine": engine, "metric": metric, "value": value, "unit": unit, **detail}), flush=True)
+
+    cluster = cluster_mod.Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 400 * MB})
+    cluster.add_node(num_cpus=2, resources={"far": 1}, object_store_memory=400 * MB)
+    cluster.add_node(num_cpus=2, object_store_memory=400 * MB)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+
+    @ray.remote(resources={"far": 1})
+    def make():
+        return np.ones(100_000_000 // 8)
+
+    seconds = []
+    for _ in range(3):
+        ref = make.remote()
+        ray.wait([ref], fetch_local=False)
+        t0 = time.perf_counter()
+        value = ray.get(ref)
+        seconds.append(time.perf_counter() - t0)
+        assert value[0] == 1.0
+        del value, ref
+    emit("cross_node_100MB_gbps", 0.1 / statistics.median(seconds), "GB/s", seconds=seconds)
+
+    t0 = time.perf_counter()
+    n = 0
+    while time.perf_counter() - t0 < 3:
+        pg = util.placement_group([{"CPU": 0.01}])
+        ray.get(pg.ready())
+        util.remove_placement_group(pg)
+        n += 1
+    emit("placement_group_create_remove_per_s", n / (time.perf_counter() - t0), "groups/s")
+
+    noop = ray.remote(lambda: None)
+    ray.get([noop.remote() for _ in range(100)])
+    t0 = time.perf_counter()
+    ray.get([noop.remote() for _ in range(2000)])
+    emit("spillback_task_throughput", 2000 / (time.perf_counter() - t0), "tasks/s")
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def run(python: str, engine: str) -> dict:
+    out = subprocess.run([python, os.path.abspath(__file__), "--child", engine], capture_output=True, text=True, timeout=900)
+    rows = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("{"):
+            r = json.loads(line)
+            rows[r["metric"]] = r
+    if out.returncode != 0:
+        print(f"[{engine}] exited {out.returncode}: {out.stderr[-1500:]}", file=sys.stderr)
+    return rows
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        child(sys.argv[2])
+        return
+    kr = run(sys.executable, "kernelray")
+    ray_python = os.environ.get("RAY_PYTHON", "/tmp/rayvenv/bin/python")
+    ray = run(ray_python, "ray") if os.path.exists(ray_python) else {}
+    print("| metric | kernelray | Ray | kernelray vs Ray |")
+    print("|---|---|---|---|")
+    for metric in sorted(kr.keys() | ray.keys()):
+        a, b = kr.get(metric, {}).get("value"), ray.get(metric, {}).get("value")
+        unit = (kr.get(metric) or ray.get(metric))["unit"]
+        ratio = f"{a / b:.1f}x" if a and b else ""
+        print(f"| {metric} ({unit}) | {'n/a' if a is None else f'{a:.4g}'} | {'n/a' if b is None else f'{b:.4g}'} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
