@@ -200,3 +200,30 @@ def test_placement_group_reschedules_when_its_node_dies(three_nodes):
     assert placement_group_table(pg)["state"] == "CREATED"
     remove_placement_group(pg)
     cluster.remove_node(doomed if victim is spare else spare)
+
+
+def test_lost_objects_rebuilt_from_lineage_or_reported(three_nodes):
+    from kernelray.exceptions import ObjectLostError
+
+    cluster, _, _ = three_nodes
+    node = cluster.add_node(num_cpus=1, resources={"lost": 1}, object_store_memory=100 * MB)
+
+    @ray.remote(resources={"lost": 1}, max_retries=2)
+    def make(v):
+        return np.full(1_000_000, v)
+
+    @ray.remote(resources={"lost": 1})
+    def put_there():
+        return [ray.put(np.ones(1_000_000))]
+
+    made = make.remote(7.0)
+    ray.wait([made], fetch_local=False)
+    inner = ray.get(put_there.remote())[0]  # owned by a worker on that node: lost with it
+    ray.wait([inner], fetch_local=False)
+    spare = cluster.add_node(num_cpus=1, resources={"lost": 1}, object_store_memory=100 * MB)
+    cluster.remove_node(node, allow_graceful=False)
+    value = ray.get(made, timeout=60)  # re-run on the spare node from its lineage
+    assert value[0] == 7.0 and value.shape == (1_000_000,)
+    with pytest.raises(ObjectLostError):
+        ray.get(inner, timeout=60)
+    cluster.remove_node(spare)

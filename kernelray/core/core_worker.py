@@ -185,6 +185,7 @@ class CoreWorker(Endpoint):
         obj = self.store.delete(oid)
         self._object_waiters.pop(oid, None)
         self.call_sites.pop(oid, None)
+        self.submitter.lineage.pop(oid, None)
         inner = self._captured.pop(oid, None)
         if inner:
             for r in inner:
@@ -227,7 +228,16 @@ class CoreWorker(Endpoint):
         for ref, obj in zip(refs, objs):
             if obj is None:  # freed between wait and read: cannot happen while the ref is held
                 raise ObjectLostError(ref.hex(), ref._owner, reason="The object was freed.")
-        return self.materialize(objs)
+        for attempt in range(3):
+            try:
+                return self.materialize(objs)
+            except ObjectLostError:
+                # our own objects may be being rebuilt (their node died): wait for the new copies
+                if attempt == 2 or not any(r._owner == self.address and self.store.get(r._id) is not o
+                                           for r, o in zip(refs, objs)):
+                    raise
+                objs = self.get_objects(refs, timeout)
+        raise AssertionError("unreachable")
 
     def materialize(self, objs: list) -> list:
         """Values of stored objects; store-resident ones are read zero-copy in one round trip."""

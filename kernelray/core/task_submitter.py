@@ -104,6 +104,7 @@ class TaskSubmitter:
         self.sent_job_config: set = set()
         self.children: dict[bytes, list] = {}
         self.generators: dict[bytes, GeneratorState] = {}
+        self.lineage: dict[bytes, TaskSpec] = {}  # store-resident results -> the task that made them
         self._request_ids = 0
         self.finished_count = 0
         self.failed_count = 0
@@ -405,6 +406,8 @@ class TaskSubmitter:
         for oid, obj in zip(spec.return_ids(), objs):
             if wanted(oid) or core._object_waiters.get(oid):
                 core.put_local(oid, obj)
+                if obj.kind == "plasma" and spec.actor_id is None:
+                    self.lineage[oid] = spec  # how to make it again if its node dies
         self.children.pop(spec.task_id, None)
         if spec.actor_id is not None:
             core.actor_submitter.task_finished(spec)
@@ -501,8 +504,44 @@ class TaskSubmitter:
         lease.in_flight.clear()
         self._pump(q)
 
+    def recover_objects(self, node_id: str) -> None:
+        """Objects we own whose only copy was on a dead node: re-run the tasks that made them
+        (lineage reconstruction); a lost ``put`` object becomes ObjectLostError."""
+        import json
+
+        from ..exceptions import ObjectLostError
+
+        core = self.core
+        rerun: dict = {}
+        for oid, e in list(core.refs.entries.items()):
+            obj = core.store.get(oid)
+            if not e.owned or obj is None or obj.kind != "plasma":
+                continue
+            if json.loads(bytes(obj.data))["node_id"] != node_id:
+                continue
+            spec = self.lineage.pop(oid, None)
+            core.store.delete(oid)
+            if spec is not None:
+                rerun[spec.task_id] = spec
+            else:
+                core.put_local(oid, serialize_error(ObjectLostError(
+                    oid.hex(), core.address,
+                    reason=f"Its only copy was in the store of node {node_id[:8]}, which died; an object made by "
+                           "put() cannot be rebuilt (one made by a task would be re-run).")))
+        for spec in rerun.values():
+            for other in spec.return_ids():
+                self.lineage.pop(other, None)
+                core.store.delete(other)
+            spec.attempt += 1
+            spec.state = PENDING_ARGS_AVAIL
+            spec.lease = None
+            spec.dep_values = []
+            log.warning("kernelray: re-running %s to rebuild its results lost with node %s", spec.name, node_id[:8])
+            self.submit(spec)
+
     def on_node_removed(self, node_id, raylet_address=None) -> None:
         """A node died: its leases' tasks are retried elsewhere, requests waiting there are re-asked."""
+        self.recover_objects(node_id)
         for lease_id, (q, lease) in list(self.leases.items()):
             if lease.node_id == node_id:
                 self.on_worker_died({"lease_id": lease_id, "reason": f"its node {node_id[:8]} died"})

@@ -369,6 +369,10 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, BundleHandlers, Endpoint):
 
     def handle_node_removed(self, msg, sock, idents) -> None:
         self.view.pop(msg.content.get("node_id"), None)
+        address = msg.content.get("address")
+        for pull in list(getattr(self, "pulls", {}).values()):  # copies from a dead node will never come
+            if pull.source == address:
+                self._fail_pull(pull, f"its node {msg.content.get('node_id', '')[:8]} died")
 
     def _spill_to(self, req: LeaseRequest, node: dict) -> None:
         avail = node.get("resources_available")
