@@ -98,7 +98,13 @@ def test_other_resources_and_schemas(cluster):
     assert state.list_nodes(filters=[("state", "=", "DEAD")]) == []
     workers = state.list_workers()
     assert workers and all(w.worker_type == "WORKER" and w.pid for w in workers)
-    assert state.list_placement_groups() == []  # the schema exists before placement groups do
+    from kernelray.util import placement_group, remove_placement_group
+
+    pg = placement_group([{"CPU": 1}], strategy="PACK", name="state-api-pg")
+    ray.get(pg.ready(), timeout=30)
+    pgs = state.list_placement_groups(filters=[("name", "=", "state-api-pg")], detail=True)
+    assert len(pgs) == 1 and pgs[0].state == "CREATED" and pgs[0].bundles == [{"CPU": 1.0}]
+    remove_placement_group(pg)
     assert "placement_group_id" in state.columns("placement_groups")
     assert isinstance(state.list_actors(), list)
     assert state.summarize_actors()["cluster"]["summary_by"] == "class"

@@ -121,6 +121,7 @@ class PlacementGroupState:
     strategy: str = _col()
     is_detached: bool = _col(detail=True)
     bundles: list = _col(filterable=False, detail=True)
+    bundle_nodes: list = _col(filterable=False, detail=True)
     stats: dict = _col(filterable=False, detail=True)
 
 
@@ -353,12 +354,18 @@ def summarize_actors() -> dict:
 
 
 def list_placement_groups(filters=None, limit: int = DEFAULT_LIMIT, detail: bool = False) -> list:
-    """Placement groups of the GCS (an empty list, in the same schema, until the GCS keeps them)."""
+    """Placement groups of the GCS (``ray list placement-groups``)."""
     core = _core()
     try:
-        rows = core.call(core.gcs, "list_placement_groups_request", {}, timeout=5).content.get("placement_groups", [])
+        table = core.call(core.gcs, "placement_group_table_request", {}, timeout=10).content.get("placement_groups", [])
     except Exception:  # noqa: BLE001 - a GCS without placement groups has none
-        rows = []
+        table = []
+    rows = [{
+        "placement_group_id": r.get("placement_group_id"), "name": r.get("name") or "",
+        "creator_job_id": r.get("creator_job"), "state": r.get("state"), "strategy": r.get("strategy"),
+        "is_detached": r.get("lifetime") == "detached", "bundles": r.get("bundles"),
+        "bundle_nodes": r.get("bundle_nodes"), "stats": r.get("stats"),
+    } for r in table]
     return _finish("placement_groups", rows, filters, limit, detail)
 
 
