@@ -39,6 +39,7 @@ import cloudpickle
 
 from .core import context
 from .core.actor_host import ActorExit, exit_actor  # noqa: F401 - kernelray.actor.exit_actor
+from .core.actor_submitter import HANDLE_ADDED, HANDLE_DROPPED, HANDLE_ESCAPED
 from .options import ACTOR_OPTIONS, METHOD_OPTIONS, resources_of, validate
 
 ASYNC_DEFAULT_MAX_CONCURRENCY = 1000
@@ -277,7 +278,7 @@ class ActorHandle:
         self._core = None
         core = context.core
         if core is not None:
-            core.loop.call_soon(core.actor_submitter.handle_event, 1, actor_id, _owned, _detached)
+            core.loop.call_soon(core.actor_submitter.handle_event, HANDLE_ADDED, actor_id, _owned, _detached)
             self._core = core
 
     def __getattr__(self, name: str):
@@ -289,12 +290,12 @@ class ActorHandle:
     def __del__(self):
         core = self.__dict__.get("_core")
         if core is not None and core is context.core:
-            core.loop.call_soon(core.actor_submitter.handle_event, -1, self._actor_id.binary())
+            core.loop.call_soon(core.actor_submitter.handle_event, HANDLE_DROPPED, self._actor_id.binary())
 
     def __reduce__(self):
         core = context.core
         if core is not None:
-            core.loop.call_soon(core.actor_submitter.handle_event, 2, self._actor_id.binary())
+            core.loop.call_soon(core.actor_submitter.handle_event, HANDLE_ESCAPED, self._actor_id.binary())
         return _rebuild_handle, (self._actor_id.binary(), self._meta)
 
     def __eq__(self, other):

@@ -66,3 +66,20 @@ def test_actor_restarts_on_another_node_when_its_node_dies(two_nodes):
     assert ray.get(survivor.node.remote(), timeout=60) != spare.node_id  # its soft affinity lets it move
     with pytest.raises(ActorDiedError):
         ray.get(mortal.node.remote(), timeout=60)
+
+
+def test_gpu_actor_sees_its_gpu(two_nodes):
+    cluster, _ = two_nodes
+    gpu_node = cluster.add_node(num_cpus=1, num_gpus=2, object_store_memory=100 * MB)
+
+    @ray.remote(num_gpus=1)
+    class GpuUser:
+        def devices(self):
+            return ray.get_runtime_context().get_node_id(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+    a, b = GpuUser.remote(), GpuUser.remote()
+    (node_a, dev_a), (node_b, dev_b) = ray.get([a.devices.remote(), b.devices.remote()], timeout=30)
+    assert node_a == node_b == gpu_node.node_id and {dev_a, dev_b} == {"0", "1"}
+    ray.kill(a)
+    ray.kill(b)
+    cluster.remove_node(gpu_node)

@@ -712,3 +712,26 @@ def test_constructor_arguments_and_runtime_env(cluster):
             return os.environ.get("KR_ACTOR_VAR")
 
     assert ray.get(EnvReader.remote().read.remote(), timeout=30) == "set"
+
+
+def test_method_retry_exceptions(cluster):
+    @ray.remote(max_task_retries=2)
+    class Flaky:
+        def __init__(self):
+            self.calls = 0
+
+        @ray.method(retry_exceptions=[ConnectionError])
+        def sometimes(self):
+            self.calls += 1
+            if self.calls < 3:
+                raise ConnectionError("try again")
+            return self.calls
+
+        def never(self):
+            self.calls += 1
+            raise ConnectionError("not retried: no retry_exceptions")
+
+    f = Flaky.remote()
+    assert ray.get(f.sometimes.remote(), timeout=30) == 3  # two failures, retried on the same actor
+    with pytest.raises(ConnectionError):
+        ray.get(f.never.remote(), timeout=30)

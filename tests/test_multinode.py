@@ -147,7 +147,9 @@ def test_placement_groups(three_nodes):
     from kernelray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     cluster, tpu, gpu = three_nodes
-    before = ray.available_resources().get("CPU", 0)
+    total = ray.cluster_resources()["CPU"]
+    wait_until(lambda: ray.available_resources().get("CPU", 0) == total, 10, what="earlier leases to go back")
+    before = total
     pg = placement_group([{"CPU": 1}, {"CPU": 1}], strategy="STRICT_SPREAD", name="pair")
     assert ray.get(pg.ready(), timeout=30) == pg
     row = placement_group_table(pg)

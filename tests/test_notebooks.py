@@ -60,8 +60,13 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     root = tmp_path / "kr"
     monkeypatch.setenv("KERNELRAY_TMPDIR", str(root))  # the kernel's clusters live here, apart
     monkeypatch.delenv("KERNELRAY_ADDRESS", raising=False)
+    from jupyter_client import KernelManager
+
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
+    root.mkdir()
+    # ipc transport: no TCP port race between picking the kernel's ports and binding them
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(root / "kernel-ipc"))
+    client = NotebookClient(nb, km=km, timeout=60, resources={"metadata": {"path": str(NOTEBOOKS)}})
     t0 = time.monotonic()
     client.execute()
     elapsed = time.monotonic() - t0

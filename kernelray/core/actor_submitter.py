@@ -1,4 +1,4 @@
-"""Caller side of actors (loop thread, except ``submit_method`` and the handle events).
+"""Caller side of actors (loop thread, except ``submit_method``).
 
 Every process that holds an ActorHandle keeps one ``ActorQueue`` per actor:
 

@@ -297,6 +297,8 @@ class ActorManager:
         task, frames = a.creation
         extra = dict(task.get("extra") or {}, num_restarts=a.num_restarts)
         task = dict(task, owner=server.address, extra=extra)  # the creation result comes back here
+        if c.get("gpu_ids") is not None:  # the actor's process sees only its GPUs (CUDA_VISIBLE_DEVICES)
+            task["gpu_ids"] = c["gpu_ids"]
         content = {"tasks": [task], "lease_id": lease.lease_id, "job_config": a.job_config}
         server.send(server.peer(lease.task_address), "push_task_request", content, frames)
 

@@ -70,7 +70,8 @@ class JupyterKernel:
         env = dict(os.environ, KERNELRAY_TMPDIR=tmpdir, PYTHONUNBUFFERED="1")
         env.pop("PYTEST_CURRENT_TEST", None)
         env.pop("KERNELRAY_ADDRESS", None)
-        self.km = KernelManager(kernel_name=KERNEL_NAME)
+        # ipc transport: no TCP port race between picking the kernel's ports and binding them
+        self.km = KernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=os.path.join(tmpdir, "kernel-ipc"))
         self.km.start_kernel(env=env, cwd=cwd or tmpdir)
         self.kc = self.km.client()
         self.kc.start_channels()
