@@ -735,3 +735,36 @@ def test_method_retry_exceptions(cluster):
     assert ray.get(f.sometimes.remote(), timeout=30) == 3  # two failures, retried on the same actor
     with pytest.raises(ConnectionError):
         ray.get(f.never.remote(), timeout=30)
+
+
+def test_actors_keep_borrowed_refs(cluster):
+    import gc
+
+    @ray.remote
+    class Keeper:
+        def keep(self, box):
+            self.ref = box[0]
+
+        def read(self):
+            return ray.get(self.ref)
+
+    @ray.remote(max_concurrency=2)
+    class ThreadedKeeper(Keeper.__wrapped__):
+        pass
+
+    @ray.remote
+    class AsyncKeeper:
+        async def keep(self, box):
+            self.ref = box[0]
+
+        async def read(self):
+            return await self.ref
+
+    for cls in (Keeper, ThreadedKeeper, AsyncKeeper):
+        k = cls.remote()
+        ref = ray.put(f"kept by {cls.__name__}")
+        ray.get(k.keep.remote([ref]), timeout=30)
+        del ref  # the owner's last reference: the actor's borrow keeps the object
+        gc.collect()
+        time.sleep(0.2)
+        assert ray.get(k.read.remote(), timeout=30) == f"kept by {cls.__name__}"

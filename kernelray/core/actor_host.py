@@ -159,15 +159,19 @@ class ActorHost:
                 raise TypeError(f"{t.d['name']}: streaming (num_returns='streaming') actor methods need an actor "
                                 "that runs one call at a time (no async methods, max_concurrency=1)")
             fn = self._bound(method)
+            # refs in the arguments belong to this call (its reply registers the ones kept)
+            ctx = context.task_local.spec = self._context(t)
             args, kwargs, _ = ex.unpack_args(t, 0)
         except Exception:
             return ex._error_result(t, ex._task_error(t.d["name"], sys.exc_info()), False)
+        finally:
+            context.task_local.spec = None
         if t.d.get("route"):
             ex.last_route = t.d["route"]
         if self.mode == THREADED:
-            self.pool.submit(self._run_in_thread, t, fn, args, kwargs)
+            self.pool.submit(self._run_in_thread, t, ctx, fn, args, kwargs)
         else:
-            asyncio.run_coroutine_threadsafe(self._run_coroutine(t, fn, args, kwargs), self.aio_loop)
+            asyncio.run_coroutine_threadsafe(self._run_coroutine(t, ctx, fn, args, kwargs), self.aio_loop)
         return None
 
     def wait_for_input(self, task_sock, timeout_ms: int) -> bool:
@@ -224,8 +228,8 @@ class ActorHost:
         d = t.d
         return TaskContext(t.task_id, d["name"], d.get("route"), d.get("job_id"), d.get("actor_id"))
 
-    def _run_in_thread(self, t, fn, args, kwargs) -> None:
-        context.task_local.spec = self._context(t)
+    def _run_in_thread(self, t, ctx, fn, args, kwargs) -> None:
+        context.task_local.spec = ctx
         try:
             value = fn(*args, **kwargs)
             result = self.executor._ok_result(t, value)
@@ -237,20 +241,24 @@ class ActorHost:
             context.task_local.spec = None
         self._complete(result)
 
-    async def _run_coroutine(self, t, fn, args, kwargs) -> None:
+    async def _run_coroutine(self, t, ctx, fn, args, kwargs) -> None:
+        ex = self.executor
         async with self.semaphore:
-            # one thread runs every coroutine, so this is the context of the call that started last
-            context.task_local.spec = self._context(t)
+            # one thread runs every coroutine: between awaits this is the context of the call running
+            context.task_local.spec = ctx
             try:
                 value = fn(*args, **kwargs)
                 if inspect.isawaitable(value):
                     value = await value
-                result = self.executor._ok_result(t, value)
+                context.task_local.spec = ctx  # other calls ran during the awaits
+                result = ex._ok_result(t, value)
             except ActorExit:
                 result = _EXIT
             except asyncio.CancelledError:
-                result = self.executor._error_result(t, TaskCancelledError(t.task_id.hex()), False)
+                context.task_local.spec = ctx
+                result = ex._error_result(t, TaskCancelledError(t.task_id.hex()), False)
             except BaseException:  # noqa: BLE001
+                context.task_local.spec = ctx
                 result = self._error(t, sys.exc_info())
         self._complete(result)
 

@@ -70,7 +70,7 @@ class CoreWorker(Endpoint):
         # borrowers of objects we own, and hand-offs of refs returned inside values
         "borrow_added",
         "borrow_removed",
-        "handoff_done",
+        "handoff_completed",
     ]
 
     def __init__(self, *, mode, key: bytes, gcs_address: str, raylet_address: str, node_id: bytes, ip="127.0.0.1"):
@@ -448,7 +448,7 @@ class CoreWorker(Endpoint):
         c = msg.content
         self.refs.borrower_delta(bytes.fromhex(c["object_id"]), c["borrower"], -1)
 
-    def handle_handoff_done(self, msg, sock, idents) -> None:
+    def handle_handoff_completed(self, msg, sock, idents) -> None:
         if self.executor is not None:
             for o in msg.content.get("object_ids", ()):
                 self.executor.handoff_received(bytes.fromhex(o))

@@ -341,7 +341,7 @@ class Executor:
         return (t.idents, t.lease_id, r, frames)
 
     def _hand_off(self, refs) -> list:
-        """Hold refs returned inside a value until the owner says it holds them (handoff_done)."""
+        """Hold refs returned inside a value until the owner says it holds them (handoff_completed)."""
         out = []
         for ref in refs:
             self.handoff.setdefault(ref._id, []).append(ref)

@@ -355,7 +355,7 @@ class TaskSubmitter:
         core.refs.drain()  # borrow_added to the inner refs' owners goes out before handoff_done
         worker = r.get("worker")
         if worker:
-            core.send(core.peer(worker), "handoff_done", {"object_ids": released})
+            core.send(core.peer(worker), "handoff_completed", {"object_ids": released})
 
     def _on_result(self, spec: TaskSpec, r: dict, frames: list) -> None:
         self._register_borrows(r)

@@ -6,9 +6,9 @@ bundle died: those bundles are placed again), REMOVED.
 
 Placement uses the node table (totals and the available resources raylets report every
 100 ms).  Then ``prepare_bundle_request`` to every chosen raylet reserves the resources;
-if all prepare, ``commit_bundle_request`` turns each reservation into the bundle's
+if all prepare, ``bundle_committed`` turns each reservation into the bundle's
 resources (``CPU_group_<i>_<pg>``, ``CPU_group_<pg>``, ``bundle_group_<pg>``); if any
-refuses, the prepared ones get ``cancel_bundle_request`` and the group stays PENDING and
+refuses, the prepared ones get ``bundle_cancelled`` and the group stays PENDING and
 is tried again on the next check.
 """
 
@@ -61,7 +61,7 @@ class PlacementGroupManager:
             return
         for i, node_id in enumerate(pg["bundle_nodes"]):
             if node_id is not None:
-                self._send(node_id, "return_bundle", {"placement_group_id": pg_id, "bundle_index": i})
+                self._send(node_id, "bundle_returned", {"placement_group_id": pg_id, "bundle_index": i})
         pg["bundle_nodes"] = [None] * len(pg["bundles"])
         pg["state"] = REMOVED
         pg["removed_at"] = time.time()
@@ -161,10 +161,10 @@ class PlacementGroupManager:
             self._busy.discard(pg_id)
             if state["failed"] or pg["state"] == REMOVED:  # phase two: roll back what was prepared
                 for j, nid in state["ok"].items():
-                    self._send(nid, "cancel_bundle", {"placement_group_id": pg_id, "bundle_index": j})
+                    self._send(nid, "bundle_cancelled", {"placement_group_id": pg_id, "bundle_index": j})
                 return
             for j, nid in state["ok"].items():  # phase two: commit
-                self._send(nid, "commit_bundle", {"placement_group_id": pg_id, "bundle_index": j})
+                self._send(nid, "bundle_committed", {"placement_group_id": pg_id, "bundle_index": j})
                 pg["bundle_nodes"][j] = nid
                 node = self.server.nodes.nodes.get(nid)
                 if node is not None:  # every raylet learns of the bundle now, not at the next heartbeat

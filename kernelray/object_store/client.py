@@ -118,10 +118,10 @@ class StoreClient:
     def _release(self, oid_hex: str) -> None:
         core = self.core
         if core.connected:
-            core.loop.call_soon(core.send, core.raylet, "store_release",
+            core.loop.call_soon(core.send, core.raylet, "objects_released",
                                 {"object_ids": [oid_hex], "client": self.client_id})
 
     def free(self, oids: list) -> None:
         """Owner side (loop thread): the objects are no longer referenced."""
         core = self.core
-        core.send(core.raylet, "store_free", {"object_ids": [o.hex() for o in oids]})
+        core.send(core.raylet, "objects_freed", {"object_ids": [o.hex() for o in oids]})

@@ -99,7 +99,7 @@ class BundleHandlers:
     def _group_resources(self, pg_id: str, index: int, want: dict) -> dict:
         return res.bundle_resources(pg_id, index, want)
 
-    def handle_commit_bundle(self, msg, sock, idents) -> None:
+    def handle_bundle_committed(self, msg, sock, idents) -> None:
         c = msg.content
         b = self.bundles.get((c["placement_group_id"], c["bundle_index"]))
         if b is None or b["committed"]:
@@ -110,12 +110,12 @@ class BundleHandlers:
         res.add(self.available, extra)
         self._schedule()
 
-    def handle_cancel_bundle(self, msg, sock, idents) -> None:
+    def handle_bundle_cancelled(self, msg, sock, idents) -> None:
         b = self.bundles.pop((msg.content["placement_group_id"], msg.content["bundle_index"]), None)
         if b is not None and not b["committed"]:
             res.add(self.available, b["resources"])
 
-    def handle_return_bundle(self, msg, sock, idents) -> None:
+    def handle_bundle_returned(self, msg, sock, idents) -> None:
         c = msg.content
         b = self.bundles.pop((c["placement_group_id"], c["bundle_index"]), None)
         if b is None:
@@ -148,15 +148,15 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, BundleHandlers, Endpoint):
         "pull_object_request",
         "object_copy_freed",
         "prepare_bundle_request",
-        "commit_bundle",
-        "cancel_bundle",
-        "return_bundle",
+        "bundle_committed",
+        "bundle_cancelled",
+        "bundle_returned",
         # the object store
         "create_object_request",
         "object_sealed",
         "store_get_request",
-        "store_release",
-        "store_free",
+        "objects_released",
+        "objects_freed",
         "store_stats_request",
         "owner_died",
     ]

@@ -72,12 +72,12 @@ class StoreHandlers:
             return
         self.reply(sock, idents, msg, "store_get_reply", {"objects": infos})
 
-    def handle_store_release(self, msg, sock, idents) -> None:
+    def handle_objects_released(self, msg, sock, idents) -> None:
         client = msg.content.get("client", "")
         for o in msg.content["object_ids"]:
             self.store.release(o, client)
 
-    def handle_store_free(self, msg, sock, idents) -> None:
+    def handle_objects_freed(self, msg, sock, idents) -> None:
         for o in msg.content["object_ids"]:
             self.notify_copies_freed(o)
             self.store.free(o)
