@@ -232,9 +232,13 @@ class CoreWorker(Endpoint):
             try:
                 return self.materialize(objs)
             except ObjectLostError:
-                # our own objects may be being rebuilt (their node died): wait for the new copies
-                if attempt == 2 or not any(r._owner == self.address and self.store.get(r._id) is not o
-                                           for r, o in zip(refs, objs)):
+                # our own objects may be being rebuilt (their node died): once the node's death
+                # reaches us their old locations are dropped; then wait for the new copies
+                mine = [(r, o) for r, o in zip(refs, objs) if r._owner == self.address]
+                deadline = time.monotonic() + 5.0
+                while time.monotonic() < deadline and all(self.store.get(r._id) is o for r, o in mine):
+                    time.sleep(0.05)
+                if attempt == 2 or all(self.store.get(r._id) is o for r, o in mine):
                     raise
                 objs = self.get_objects(refs, timeout)
         raise AssertionError("unreachable")

@@ -105,6 +105,7 @@ class TaskSubmitter:
         self.children: dict[bytes, list] = {}
         self.generators: dict[bytes, GeneratorState] = {}
         self.lineage: dict[bytes, TaskSpec] = {}  # store-resident results -> the task that made them
+        self.dead_raylets: set = set()  # raylets of nodes the GCS declared dead
         self._request_ids = 0
         self.finished_count = 0
         self.failed_count = 0
@@ -242,8 +243,11 @@ class TaskSubmitter:
                     self._fail(q.queue.popleft(), err)
             return
         if "spillback" in c:  # another node has room: ask it directly
-            if q.queue:
-                self._request_lease(q, c["spillback"]["raylet"])
+            target = c["spillback"]["raylet"]
+            if target in self.dead_raylets:  # the raylet's view is behind: ask again shortly
+                self.core.loop.call_later(0.2, self._pump, q)
+            elif q.queue:
+                self._request_lease(q, target)
             return
         lease = Lease(c["lease_id"], c["worker_id"], c["worker_address"], c.get("node_id", ""),
                       self.core.peer(c["worker_address"]), c.get("core_address", c["worker_address"]),
@@ -541,6 +545,8 @@ class TaskSubmitter:
 
     def on_node_removed(self, node_id, raylet_address=None) -> None:
         """A node died: its leases' tasks are retried elsewhere, requests waiting there are re-asked."""
+        if raylet_address:
+            self.dead_raylets.add(raylet_address)
         self.recover_objects(node_id)
         for lease_id, (q, lease) in list(self.leases.items()):
             if lease.node_id == node_id:
