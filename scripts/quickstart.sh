@@ -3,7 +3,7 @@
 # embedded local cluster; the executed notebook is written to notebooks/quickstart.out.ipynb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install -q -e ".[jupyter]" 2>&1 | grep -v -E "^(WARNING: Running pip|\[notice\])" || true
+PIP_ROOT_USER_ACTION=ignore python -m pip install -q --disable-pip-version-check -e ".[jupyter]"
 python -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
 jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=300 \
     --output quickstart.out.ipynb notebooks/quickstart.ipynb

@@ -2,6 +2,11 @@
 # Install what the tests need (from this checkout) and run them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install -q -e ".[test]" 2>&1 | grep -v -E "^(WARNING: Running pip|\[notice\])" || true
+PIP_ROOT_USER_ACTION=ignore python -m pip install -q --disable-pip-version-check -e ".[test]"
 python -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
+# the dashboard's browser test drives Debian's Chromium (no browser download is possible here)
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+        || echo "note: could not install chromium; the browser test will say it is skipped"
+fi
 python -m pytest tests -q -p no:cacheprovider "$@"

@@ -23,6 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "dashboard.ipynb"
+pytestmark = pytest.mark.timeout(600)  # may install JupyterLab, Playwright and Chromium first
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "kr-test-token"
 CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
