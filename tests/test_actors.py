@@ -520,8 +520,7 @@ def test_many_actors_created_and_dropped_leave_no_process(cluster):
         del actors
     created = time.monotonic() - t0
     assert len(pids) == total
-    wait_until(lambda: {w["pid"] for w in raylet_workers()} <= baseline | set(), 60,
-               what="every actor worker to exit")
+    wait_until(lambda: {w["pid"] for w in raylet_workers()} <= baseline, 60, what="every actor worker to exit")
     wait_until(lambda: all(pid_gone(p) for p in pids), 30, what="every actor process to be reaped")
     print(f"{total} actors created, called and dropped in {created:.1f} s "
           f"({total / created:.0f} actors/s); all gone after {time.monotonic() - t0:.1f} s")
@@ -768,3 +767,16 @@ def test_actors_keep_borrowed_refs(cluster):
         gc.collect()
         time.sleep(0.2)
         assert ray.get(k.read.remote(), timeout=30) == f"kept by {cls.__name__}"
+
+
+def test_actor_messages_are_catalogued():
+    from kernelray.gcs.actor_manager import ActorManager
+    from kernelray.protocol import messages
+
+    for msg_type in ActorManager.msg_types:
+        assert hasattr(ActorManager, "handle_" + msg_type)
+        if msg_type.endswith("_request"):
+            assert msg_type in messages.REQUESTS, msg_type
+        else:
+            assert msg_type in messages.NOTIFICATIONS or msg_type in messages.PARTIAL_REPLIES, msg_type
+    assert "actor_state_changed" in messages.NOTIFICATIONS

@@ -186,7 +186,7 @@ class ActorSubmitter:
             text = "an argument of the constructor failed"
         core = self.core
         core.request(core.gcs, "create_actor_request",
-                     {"actor_id": spec.actor_id.hex(), "dependency_error": text}, lambda m: None, buffers=[err.data])
+                     {"actor_id": spec.actor_id.hex(), "dependency_error": text}, _ignore, buffers=[err.data])
 
     def _schedule_pump(self, q: ActorQueue) -> None:
         if not q.pump_scheduled:
@@ -401,7 +401,7 @@ class ActorSubmitter:
             self.core.drop_peer(q.conn.address)
             q.conn = None
         if q.state != DEAD and q.subscribed:
-            self.core.send(self.core.gcs, "unsubscribe_actor", {"actor_id": q.actor_id.hex()})
+            self.core.request(self.core.gcs, "unsubscribe_actor_request", {"actor_id": q.actor_id.hex()}, _ignore)
 
     def _maybe_release(self, q: ActorQueue) -> None:
         """The owner dropped its last handle: the actor goes out of scope (Ray's rule)."""
@@ -411,7 +411,7 @@ class ActorSubmitter:
         q.released = True
         core = self.core
         core.request(core.gcs, "kill_actor_request",
-                     {"actor_id": q.actor_id.hex(), "no_restart": True, "reason": "out_of_scope"}, lambda m: None)
+                     {"actor_id": q.actor_id.hex(), "no_restart": True, "reason": "out_of_scope"}, _ignore)
 
     def stats(self) -> dict:
         return {
@@ -419,6 +419,10 @@ class ActorSubmitter:
             "pending": sum(len(q.pending) for q in self.queues.values()),
             "in_flight": sum(len(q.in_flight) for q in self.queues.values()),
         }
+
+
+def _ignore(reply) -> None:
+    """For requests whose reply changes nothing (a failure shows in the actor's state)."""
 
 
 def current_job_id(core) -> bytes:

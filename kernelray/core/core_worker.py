@@ -119,7 +119,7 @@ class CoreWorker(Endpoint):
         if self.ref_events:
             self.refs.drain()
         if self.executor is not None:
-            self.executor.flush_output()
+            self.executor.flush_output(min_age=0.05)
 
     def shutdown(self) -> None:
         self.connected = False
@@ -325,6 +325,9 @@ class CoreWorker(Endpoint):
     def _notify_blocked(self) -> bool:
         if self.mode != WORKER or context.current_task() is None:
             return False
+        ex = self.executor
+        if ex is not None and threading.get_ident() == ex.main_ident:
+            ex._send_output_direct()  # what the task printed so far goes out before it waits
         self.loop.call_soon(self.send, self.raylet, "worker_blocked", {"worker_id": self.worker_id.hex()})
         return True
 

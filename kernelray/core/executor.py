@@ -98,6 +98,7 @@ class Executor:
         self.actor_host = None  # ActorHost: runs actor tasks (see actor_host.py)
         self.idle_title = "kernelray::IDLE"
         self.cancelled: set = set()
+        self._driver_socks: dict = {}  # main thread: driver address -> DEALER for nested tasks' output
         self.handoff: dict = {}  # oid -> ObjectRefs returned inside values, held until the owner has them
         self.task_sock = None
         self.task_address = ""
@@ -445,33 +446,48 @@ class Executor:
         ctx = context.current_task() or self.running_ctx
         route = ctx.route if ctx is not None else self.last_route
         name = ctx.name if ctx is not None else self.title
-        self.output.append((stream, text, route, name))
+        self.output.append((stream, text, route, name, time.monotonic()))
 
     def _send_output_direct(self) -> None:
         """Main thread: output of the task just run goes out before its result.
 
         When the driver is the owner it travels on the task socket, in order with the
-        result; otherwise the loop thread sends it to the driver.
+        result; otherwise (nested tasks) on a socket of this thread's own to the driver,
+        still before the result leaves, so it reaches the notebook cell first.
         """
         if not self.output:
             return
         t = self._last_task
-        owner_is_driver = t is not None and (t.d.get("route") or {}).get("driver") == t.d.get("owner")
-        if not owner_is_driver:
-            self.flush_output()
-            return
+        owner = t.d.get("owner") if t is not None else None
         for stream, texts, route, name in self._group_output():
-            if route and route.get("driver") == t.d.get("owner"):
-                self.core.session.send(self.task_sock, "output_emitted", self._output_content(stream, texts, route, name),
-                                       ident=list(t.idents))
+            if not route or not route.get("driver"):
+                continue
+            content = self._output_content(stream, texts, route, name)
+            if route["driver"] == owner:
+                self.core.session.send(self.task_sock, "output_emitted", content, ident=list(t.idents))
             else:
-                self.core.loop.call_soon(self._send_output, [(stream, texts, route, name)])
+                self.core.session.send(self._driver_socket(route["driver"]), "output_emitted", content)
 
-    def _group_output(self) -> list:
+    def _driver_socket(self, address: str):
+        """A DEALER to a driver, owned by the main thread (sockets never cross threads)."""
+        sock = self._driver_socks.get(address)
+        if sock is None:
+            from ..protocol import transport
+
+            sock = self.core.ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, 0)
+            sock.connect(transport.connect_address(address))
+            self._driver_socks[address] = sock
+        return sock
+
+    def _group_output(self, written_before: float | None = None) -> list:
         out = self.output
         groups: list = []
         while out:
-            stream, text, route, name = out.popleft()
+            if written_before is not None and out[0][4] > written_before:
+                break
+            stream, text, route, name, _ = out.popleft()
             if groups and groups[-1][0] == stream and groups[-1][2] is route and groups[-1][3] == name:
                 groups[-1][1].append(text)
             else:
@@ -489,11 +505,15 @@ class Executor:
             "task_id": route.get("task_id"),
         }
 
-    def flush_output(self) -> None:
-        """Any thread: hand buffered output to the loop thread for the driver."""
+    def flush_output(self, min_age: float = 0.0) -> None:
+        """Any thread: hand buffered output to the loop thread for the driver.
+
+        The periodic flush takes only lines older than ``min_age``: fresher ones leave with
+        the task's result, from the main thread, so a cell shows them in order."""
         if self.output:
-            groups = self._group_output()
-            self.core.loop.call_soon(self._send_output, groups)
+            groups = self._group_output(time.monotonic() - min_age if min_age else None)
+            if groups:
+                self.core.loop.call_soon(self._send_output, groups)
 
     def _send_output(self, groups) -> None:
         core = self.core

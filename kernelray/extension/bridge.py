@@ -266,12 +266,15 @@ class JupyterBridge:
         token = out.set_thread_parent(parent)
         try:
             out.write(text)
+            out.flush()  # published now: before the task's display data and before get() returns
         finally:
             out.reset_thread_parent(token)
 
     def _publish_display(self, parent: dict, data: dict, md: dict) -> None:
         pub = self.display_pub
         if pub is not None:
+            for s in self.streams.values():  # text printed before this display goes out first
+                s.flush()
             token = pub.set_thread_parent(parent)
             try:
                 pub.publish(data, md)

@@ -90,7 +90,7 @@ class ActorManager:
         "register_actor_request",
         "create_actor_request",
         "subscribe_actor_request",
-        "unsubscribe_actor",
+        "unsubscribe_actor_request",
         "get_actor_info_request",
         "get_named_actor_request",
         "list_actors_request",
@@ -344,10 +344,11 @@ class ActorManager:
             a.subscribers.append(idents)
         self._reply(sock, idents, msg, {"actor": self.info(a)}, [a.error_frame] if a.error_frame else [])
 
-    def handle_unsubscribe_actor(self, msg, sock, idents) -> None:
+    def handle_unsubscribe_actor_request(self, msg, sock, idents) -> None:
         a = self.actors.get(msg.content.get("actor_id", ""))
         if a is not None and idents in a.subscribers:
             a.subscribers.remove(idents)
+        self._reply(sock, idents, msg, {})
 
     def handle_get_actor_info_request(self, msg, sock, idents) -> None:
         a = self.actors.get(msg.content.get("actor_id", ""))
