@@ -7,24 +7,31 @@ tasks, and ``get``/``put``/``wait``/``cancel`` behave as Ray documents them.
 
 from __future__ import annotations
 
-from . import exceptions
-from .api import (
-    available_resources,
-    cancel,
-    cluster_resources,
-    get,
-    get_runtime_context,
-    init,
-    is_initialized,
-    nodes,
-    put,
-    shutdown,
-    timeline,
-    wait,
-)
-from .object_ref import ObjectRef, ObjectRefGenerator
-from . import actor, util  # noqa: E402 - kernelray.actor.exit_actor, kernelray.util.ActorPool
-from .actor import exit_actor, get_actor, kill, method
+# Everything is imported on first use (PEP 562): `import kernelray` costs a few ms, and so
+# does starting a server with `python -m kernelray.raylet` (which imports this package first).
+_FROM_API = ("available_resources", "cancel", "cluster_resources", "get", "get_runtime_context", "init",
+             "is_initialized", "nodes", "put", "shutdown", "timeline", "wait")
+_FROM_OBJECT_REF = ("ObjectRef", "ObjectRefGenerator")
+_LAZY_MODULES = ("actor", "util", "widgets", "cluster_utils", "exceptions", "api")
+_LAZY_FROM_ACTOR = ("exit_actor", "get_actor", "kill", "method")
+
+
+def __getattr__(name):
+    import importlib
+
+    if name in _FROM_API:
+        value = getattr(importlib.import_module(".api", __name__), name)
+    elif name in _FROM_OBJECT_REF:
+        value = getattr(importlib.import_module(".object_ref", __name__), name)
+    elif name in _LAZY_MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    elif name in _LAZY_FROM_ACTOR:
+        value = getattr(importlib.import_module(".actor", __name__), name)
+    else:
+        raise AttributeError(f"module 'kernelray' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
@@ -53,7 +60,6 @@ def remote(*args, **kwargs):
     return lambda obj: make(obj, kwargs)
 
 
-from . import widgets  # noqa: E402 - kernelray.widgets.progress (ipywidgets is imported only when a widget is made)
 
 
 def dashboard(max_rows: int = 15):

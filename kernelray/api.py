@@ -156,6 +156,9 @@ def _start_local(num_cpus, num_gpus, resources, object_store_memory, ip) -> dict
     try:
         gcs = procs.spawn_gcs(port)
         raylet = procs.spawn_raylet(f"tcp://{ip}:{port}", total, prestart=int(cpus), head=True)
+        from .core import core_worker  # noqa: F401 - our own imports overlap the servers' start-up
+        from .object_store import client  # noqa: F401
+
         procs.wait_ready([gcs, raylet])
     except BaseException:
         procs.stop()
