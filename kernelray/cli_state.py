@@ -52,15 +52,23 @@ def _cell(v) -> str:
     return str(v)
 
 
-def _table(title: str, cols: list, rows: list):
+def _table(title: str, cols: list, rows: list, short_ids: bool = True):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for c in cols:
         table.add_column(c, overflow="fold")
     for r in rows:
-        table.add_row(*[_cell(r.get(c)) for c in cols])
+        table.add_row(*[_short(c, r.get(c)) if short_ids else _cell(r.get(c)) for c in cols])
     return table
+
+
+def _short(column: str, value) -> str:
+    """Ids are long: the table shows their ends (--detail and --format json show them whole)."""
+    text = _cell(value)
+    if column.endswith("_id") and len(text) > 20:
+        return text[:16] + "…"  # task ids: the submitting process (8) and its counter (8)
+    return text
 
 
 def _list(resource: str, filters, limit: int, detail: bool) -> list:
@@ -98,9 +106,10 @@ def cmd_list(args) -> int:
         key = args.resource.replace("-", "_")
         cols = state.columns(key, args.detail)
         if args.resource == "tasks" and not args.detail:  # the long ids are for --detail and JSON
-            cols = [c for c in cols if c not in ("parent_task_id", "actor_id", "language")]
+            cols = [c for c in cols if c not in ("parent_task_id", "actor_id", "language", "job_id", "type",
+                                                 "func_or_class_name")]
         console.print(_table(f"{len(rows)} {args.resource}" + (f" (limit {args.limit})" if len(rows) >= args.limit else ""),
-                             cols, rows))
+                             cols, rows, short_ids=not args.detail))
         if not rows:
             console.print(f"No {args.resource} match." if filters else f"No {args.resource}.")
     finally:
