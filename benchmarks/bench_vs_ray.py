@@ -51,19 +51,12 @@ GOALS = {
 }
 
 
-def run_engine(python: str, bench_dir: str, engine: str, out: str, workloads: str | None, scale: float) -> dict:
+def run_engine(python: str, bench_dir: str, engine: str, out: str, workloads: str | None, scale: float) -> None:
     cmd = [python, os.path.join(bench_dir, "raybench.py"), "--engine", engine, "--out", out, "--scale", str(scale)]
     if workloads:
         cmd += ["--workloads", workloads]
     print(f"$ {' '.join(cmd)}", file=sys.stderr, flush=True)
     subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL)
-    with open(out) as f:
-        run = json.load(f)
-    return {r["workload"] if "metric" not in r else r["metric"]: r for r in run.get("records", [])}
-
-
-def metric_of(record: dict) -> str:
-    return record.get("metric") or record.get("workload")
 
 
 def records_by_metric(path: str) -> dict:
@@ -119,6 +112,7 @@ def main(argv=None) -> int:
         subprocess.run([sys.executable, "-m", "venv", "/tmp/rayvenv"], check=True)
         subprocess.run(["/tmp/rayvenv/bin/pip", "install", "-q", "ray", "numpy", "psutil"], check=True)
     out_dir = args.out_dir or tempfile.mkdtemp(prefix="kernelray-bench-")
+    os.makedirs(out_dir, exist_ok=True)
     kr_out, ray_out = os.path.join(out_dir, "kernelray.json"), os.path.join(out_dir, "ray.json")
     run_engine(sys.executable, bench_dir, "kernelray", kr_out, args.workloads, args.scale)
     kr = records_by_metric(kr_out)
