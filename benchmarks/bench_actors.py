@@ -11,12 +11,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
 import sys
 import time
+
+from _side_by_side import compare, emitter
 
 
 class Counter:
@@ -39,8 +38,7 @@ class Sleeper:
 def child(engine: str) -> None:
     ray = __import__(engine)
 
-    def emit(metric, value, unit, **detail):
-        print(json.dumps({"engine": engine, "metric": metric, "value": value, "unit": unit, **detail}), flush=True)
+    emit = emitter(engine)
 
     ray.init(num_cpus=2)
     counter = ray.remote(Counter)
@@ -68,34 +66,11 @@ def child(engine: str) -> None:
     ray.shutdown()
 
 
-def run(python: str, engine: str) -> dict:
-    out = subprocess.run([python, os.path.abspath(__file__), "--child", engine], capture_output=True, text=True, timeout=900)
-    rows = {}
-    for line in out.stdout.splitlines():
-        if line.startswith("{"):
-            r = json.loads(line)
-            rows[r["metric"]] = r
-    if out.returncode != 0:
-        print(f"[{engine}] exited {out.returncode}: {out.stderr[-1500:]}", file=sys.stderr)
-    return rows
-
-
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         child(sys.argv[2])
         return
-    kr = run(sys.executable, "kernelray")
-    ray_python = os.environ.get("RAY_PYTHON", "/tmp/rayvenv/bin/python")
-    ray = run(ray_python, "ray") if os.path.exists(ray_python) else {}
-    print("| metric | kernelray | Ray | kernelray vs Ray |")
-    print("|---|---|---|---|")
-    for metric in sorted(kr.keys() | ray.keys()):
-        a, b = kr.get(metric, {}).get("value"), ray.get(metric, {}).get("value")
-        unit = (kr.get(metric) or ray.get(metric))["unit"]
-        ratio = ""
-        if a and b:
-            ratio = f"1/{b / a:.1f}" if unit == "ms" and a < b else (f"{a / b:.1f}x" if unit != "ms" else f"{a / b:.1f}x slower")
-        print(f"| {metric} ({unit}) | {'n/a' if a is None else f'{a:.4g}'} | {'n/a' if b is None else f'{b:.4g}'} | {ratio} |")
+    compare(__file__)
 
 
 if __name__ == "__main__":

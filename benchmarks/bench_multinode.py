@@ -10,12 +10,11 @@ Three nodes on this machine (head 1 CPU, two nodes of 2 CPUs):
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
 import sys
 import time
+
+from _side_by_side import compare, emitter
 
 MB = 2**20
 
@@ -27,8 +26,7 @@ def child(engine: str) -> None:
     cluster_mod = __import__(f"{engine}.cluster_utils", fromlist=["Cluster"])
     util = __import__(f"{engine}.util", fromlist=["placement_group"])
 
-    def emit(metric, value, unit, **detail):
-        print(json.dumps({"engine": engine, "metric": metric, "value": value, "unit": unit, **detail}), flush=True)
+    emit = emitter(engine)
 
     cluster = cluster_mod.Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 400 * MB})
     cluster.add_node(num_cpus=2, resources={"far": 1}, object_store_memory=400 * MB)
@@ -69,32 +67,11 @@ def child(engine: str) -> None:
     cluster.shutdown()
 
 
-def run(python: str, engine: str) -> dict:
-    out = subprocess.run([python, os.path.abspath(__file__), "--child", engine], capture_output=True, text=True, timeout=900)
-    rows = {}
-    for line in out.stdout.splitlines():
-        if line.startswith("{"):
-            r = json.loads(line)
-            rows[r["metric"]] = r
-    if out.returncode != 0:
-        print(f"[{engine}] exited {out.returncode}: {out.stderr[-1500:]}", file=sys.stderr)
-    return rows
-
-
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         child(sys.argv[2])
         return
-    kr = run(sys.executable, "kernelray")
-    ray_python = os.environ.get("RAY_PYTHON", "/tmp/rayvenv/bin/python")
-    ray = run(ray_python, "ray") if os.path.exists(ray_python) else {}
-    print("| metric | kernelray | Ray | kernelray vs Ray |")
-    print("|---|---|---|---|")
-    for metric in sorted(kr.keys() | ray.keys()):
-        a, b = kr.get(metric, {}).get("value"), ray.get(metric, {}).get("value")
-        unit = (kr.get(metric) or ray.get(metric))["unit"]
-        ratio = f"{a / b:.1f}x" if a and b else ""
-        print(f"| {metric} ({unit}) | {'n/a' if a is None else f'{a:.4g}'} | {'n/a' if b is None else f'{b:.4g}'} | {ratio} |")
+    compare(__file__)
 
 
 if __name__ == "__main__":
