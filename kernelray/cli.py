@@ -149,11 +149,10 @@ def cmd_status(args) -> int:
 
     import kernelray
 
+    from .cli_state import _connect
+
     console = _console()
-    try:
-        kernelray.init(address=args.address or "auto", log_to_driver=False)
-    except (ConnectionError, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]")
+    if not _connect(args, console):
         return 1
     try:
         nodes = kernelray.nodes()
@@ -199,11 +198,10 @@ def cmd_memory(args) -> int:
     import kernelray
     from kernelray.util import state
 
+    from .cli_state import _connect
+
     console = _console()
-    try:
-        kernelray.init(address=args.address or "auto", log_to_driver=False)
-    except (ConnectionError, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]")
+    if not _connect(args, console):
         return 1
     try:
         rows = state.list_objects(detail=True)
