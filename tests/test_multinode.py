@@ -229,3 +229,26 @@ def test_lost_objects_rebuilt_from_lineage_or_reported(three_nodes):
     with pytest.raises(ObjectLostError):
         ray.get(inner, timeout=60)
     cluster.remove_node(spare)
+
+
+def test_placement_groups_go_with_their_job_unless_detached(three_nodes, run_python):
+    from kernelray.util import placement_group_table
+
+    cluster, _, _ = three_nodes
+    code, out, err = run_python(f"""
+        import kernelray as ray
+        from kernelray.util import placement_group
+        ray.init(address="{cluster.address}")
+        mine = placement_group([{{"CPU": 0.1}}], name="job-scoped")
+        kept = placement_group([{{"CPU": 0.1}}], name="kept", lifetime="detached")
+        assert mine.wait(10) and kept.wait(10)
+        print(mine.id.hex(), kept.id.hex())
+        ray.shutdown()
+    """)
+    assert code == 0, err
+    mine, kept = out.split()
+    wait_until(lambda: placement_group_table()[mine]["state"] == "REMOVED", 15, what="the job's group to be removed")
+    assert placement_group_table()[kept]["state"] == "CREATED"  # detached: outlives its job
+    from kernelray.util import PlacementGroup, remove_placement_group
+
+    remove_placement_group(PlacementGroup(kept))

@@ -66,6 +66,12 @@ class PlacementGroupManager:
         pg["state"] = REMOVED
         pg["removed_at"] = time.time()
 
+    def on_job_finished(self, job: dict) -> None:
+        """As in Ray: a job's placement groups go with it, unless detached."""
+        for pg in list(self.groups.values()):
+            if pg["creator_job"] == job["job_id"] and pg["lifetime"] != "detached" and pg["state"] != REMOVED:
+                self.remove(pg["placement_group_id"])
+
     def table(self) -> list:
         return list(self.groups.values())
 

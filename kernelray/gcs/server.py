@@ -181,6 +181,7 @@ class GcsServer(Endpoint):
         self.tasks = TaskManager(self)
         self.handlers.update(self.tasks.handlers)  # the task table, from task events (see task_manager.py)
         self.jobs.listeners.append(self.actors.on_job_finished)
+        self.jobs.listeners.append(self.placement_groups.on_job_finished)
         self.nodes.listeners.append(self.actors.on_node_dead)
         self.parent = _process.ParentWatch(parent_pid)
         self.started = time.time()
