@@ -1,7 +1,7 @@
 """Run one benchmark file as a child per engine and print both engines side by side.
 
-Each benchmark file has a ``child(engine)`` that prints one JSON line per metric; its
-``main()`` calls :func:`compare`.  kernelray runs under this interpreter, Ray under
+Each benchmark file has a ``child(engine)`` that prints one JSON line per metric and
+ends with ``compare(__file__, child)``.  kernelray runs under this interpreter, Ray under
 RAY_PYTHON (default /tmp/rayvenv/bin/python, a benchmark-only venv).
 """
 
@@ -35,9 +35,11 @@ def ratio(a, b, unit: str) -> str:
     return f"{a / b:.1f}x"
 
 
-def compare(script: str) -> None:
-    """The main of a benchmark file: both engines, then a Markdown table."""
+def compare(script: str, child) -> None:
+    """The main of a benchmark file: ``--child ENGINE`` runs ``child(ENGINE)``; otherwise
+    both engines run as children and a Markdown table compares them."""
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        child(sys.argv[2])
         return
     script = os.path.abspath(script)
     kr = run(sys.executable, script, "kernelray")

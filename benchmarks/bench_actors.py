@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 
 from _side_by_side import compare, emitter
@@ -66,12 +65,5 @@ def child(engine: str) -> None:
     ray.shutdown()
 
 
-def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        child(sys.argv[2])
-        return
-    compare(__file__)
-
-
 if __name__ == "__main__":
-    main()
+    compare(__file__, child)

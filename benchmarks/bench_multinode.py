@@ -11,7 +11,6 @@ Three nodes on this machine (head 1 CPU, two nodes of 2 CPUs):
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 
 from _side_by_side import compare, emitter
@@ -67,12 +66,5 @@ def child(engine: str) -> None:
     cluster.shutdown()
 
 
-def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        child(sys.argv[2])
-        return
-    compare(__file__)
-
-
 if __name__ == "__main__":
-    main()
+    compare(__file__, child)

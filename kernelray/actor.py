@@ -32,7 +32,6 @@ Choices, where Ray leaves room:
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 
 import cloudpickle
@@ -40,6 +39,7 @@ import cloudpickle
 from .core import context
 from .core.actor_host import ActorExit, exit_actor  # noqa: F401 - kernelray.actor.exit_actor
 from .core.actor_submitter import HANDLE_ADDED, HANDLE_DROPPED, HANDLE_ESCAPED
+from .core.serialization import export_code
 from .options import ACTOR_OPTIONS, METHOD_OPTIONS, resources_of, validate
 
 ASYNC_DEFAULT_MAX_CONCURRENCY = 1000
@@ -154,16 +154,10 @@ class ActorClass:
 
     def _export(self):
         if self._blob is None:
-            try:
-                blob = cloudpickle.dumps(self._cls, protocol=5)
-            except Exception as exc:
-                raise TypeError(
-                    f"Could not serialize the actor class {self._qualname}: {type(exc).__name__}: {exc}. "
-                    "Classes are shipped by value with cloudpickle; create what they capture (locks, "
-                    "sockets, open files) in __init__ instead."
-                ) from exc
-            self._blob = blob
-            self._class_id = hashlib.sha1(blob).hexdigest()[:24]
+            self._class_id, self._blob = export_code(
+                self._cls, "actor class", self._qualname,
+                "Classes are shipped by value with cloudpickle; create what they capture (locks, sockets, open "
+                "files) in __init__ instead.")
         return self._class_id, self._blob
 
     def _remote(self, args, kwargs, opts: dict) -> "ActorHandle":

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 
-import cloudpickle
-
+from .core.serialization import export_code
 from .options import TASK_OPTIONS, resources_of, validate
 
 
@@ -48,16 +46,10 @@ class RemoteFunction:
 
     def _export(self):
         if self._blob is None:
-            try:
-                blob = cloudpickle.dumps(self._function, protocol=5)
-            except Exception as exc:
-                raise TypeError(
-                    f"Could not serialize the function {self._qualname}: {type(exc).__name__}: {exc}. "
-                    "Functions are shipped by value with cloudpickle; move what it captures (locks, "
-                    "sockets, open files) inside the function."
-                ) from exc
-            self._blob = blob
-            self._fn_id = hashlib.sha1(blob).hexdigest()[:24]
+            self._fn_id, self._blob = export_code(
+                self._function, "function", self._qualname,
+                "Functions are shipped by value with cloudpickle; move what it captures (locks, sockets, open "
+                "files) inside the function.")
         return self._fn_id, self._blob
 
     def _remote(self, args, kwargs, opts):

@@ -543,7 +543,6 @@ class CoreWorker(Endpoint):
 
     def _put_large_args(self, a2, kw2, deps):
         """As Ray does: arguments of 100 KiB or more go to the object store once."""
-        from ..object_ref import ObjectRef
         from .executor import DepMarker
 
         def maybe_put(value):

@@ -26,10 +26,10 @@ import zmq
 from .. import _process
 from ..exceptions import RayTaskError, TaskCancelledError
 from . import context
-from .memory_store import ERROR, VALUE, StoredObject
+from .memory_store import ERROR, StoredObject
 from ..protocol.session import recv_frames
 from ..object_store import INLINE_THRESHOLD
-from .serialization import deserialize, serialize, serialize_error
+from .serialization import serialize, serialize_error
 from .task_spec import RUNNING, STREAMING
 from . import task_events as _task_events
 

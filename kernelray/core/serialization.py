@@ -79,6 +79,17 @@ def _as_raisable(exc):
     return exc
 
 
+def export_code(obj, what: str, qualname: str, hint: str) -> tuple:
+    """(id, blob): a function or class pickled by value once, named by its content's hash."""
+    import hashlib
+
+    try:
+        blob = cloudpickle.dumps(obj, protocol=5)
+    except Exception as exc:
+        raise TypeError(f"Could not serialize the {what} {qualname}: {type(exc).__name__}: {exc}. {hint}") from exc
+    return hashlib.sha1(blob).hexdigest()[:24], blob
+
+
 def describe_unpicklable(value, where: str) -> str:
     """Name the part of ``value`` that fails to pickle, for an error message."""
     try:

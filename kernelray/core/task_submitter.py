@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..exceptions import RaySystemError, TaskCancelledError, WorkerCrashedError
-from .memory_store import ERROR, StoredObject
+from .memory_store import ERROR
 from .serialization import serialize_error, stored_from_frames
 from . import task_events as _task_events
 from .task_spec import (
