@@ -67,6 +67,11 @@ class SchedulingQueue:
     strategy: dict | None = None
     preferred_node: str | None = None
 
+    @property
+    def one_off(self) -> bool:
+        """Keys tied to one placement group (its ready() check): nothing to reuse the lease for."""
+        return any(k.startswith("bundle_group_") for k in self.resources)
+
 
 def _preferred_node(dep_values) -> str | None:
     """The node holding the most bytes of these arguments in its store (prefer to run there)."""
@@ -208,7 +213,8 @@ class TaskSubmitter:
         if not queue:
             for lease in q.leases.values():
                 if not lease.in_flight and lease.linger is None:
-                    lease.linger = self.core.loop.call_later(LEASE_LINGER_S, self._linger_done, q, lease)
+                    linger = 0.0 if q.one_off else LEASE_LINGER_S
+                    lease.linger = self.core.loop.call_later(linger, self._linger_done, q, lease)
 
     def _request_lease(self, q: SchedulingQueue, raylet: str | None = None) -> None:
         """Ask the local raylet (or, after a spillback, the raylet it named) for a worker."""

@@ -37,10 +37,12 @@ class PlacementGroup:
 
     def ready(self):
         """An ObjectRef that resolves (to this group) once every bundle is reserved."""
-        from .. import remote
+        global _reservation_check
+        if _reservation_check is None:  # one remote function, pickled once, for every group
+            from .. import remote
 
-        check = remote(num_cpus=0)(_bundle_reservation_check)
-        return check.options(scheduling_strategy=PlacementGroupSchedulingStrategy(self)).remote(self)
+            _reservation_check = remote(num_cpus=0)(_bundle_reservation_check)
+        return _reservation_check.options(scheduling_strategy=PlacementGroupSchedulingStrategy(self)).remote(self)
 
     def wait(self, timeout_seconds: float = 30) -> bool:
         """True once the group is CREATED, False if it is not within the timeout."""
@@ -83,6 +85,9 @@ class PlacementGroupID:
 
 def _bundle_reservation_check(pg):
     return pg
+
+
+_reservation_check = None
 
 
 def placement_group(bundles: list, strategy: str = "PACK", name: str = "", lifetime: str | None = None,
