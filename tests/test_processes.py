@@ -31,11 +31,14 @@ def test_processes_are_real_and_named_and_shutdown_leaves_nothing():
     sid = os.path.basename(info["session_dir"])
     try:
         ray.get(ray.remote(lambda: 1).remote())
-        titles = _titles(session_pids(sid))
-        assert any("kernelray::gcs" in t for t in titles), titles
-        assert any("kernelray::raylet" in t for t in titles), titles
-        assert any("kernelray::worker_factory" in t for t in titles), titles
-        assert sum("kernelray::IDLE" in t for t in titles) >= 2, titles
+
+        def named():  # a worker takes its task's title while it runs, then kernelray::IDLE again
+            titles = _titles(session_pids(sid))
+            return (any("kernelray::gcs" in t for t in titles) and any("kernelray::raylet" in t for t in titles)
+                    and any("kernelray::worker_factory" in t for t in titles)
+                    and sum("kernelray::IDLE" in t for t in titles) >= 2)
+
+        wait_until(named, 5, what=f"the processes' titles (now {_titles(session_pids(sid))})")
         mode = os.stat(krnode.connection_file(info["ip"], info["port"])).st_mode & 0o777
         assert mode == 0o600
     finally:

@@ -50,6 +50,10 @@ class StoreClient:
         self.core = core
         self.arena = arena
         self.client_id = core.address
+        import threading
+
+        self._local = threading.local()  # each thread's own DEALER to the raylet
+        self._sockets: list = []
 
     def write(self, oid: bytes, obj: StoredObject) -> StoredObject:
         size, layout = layout_of(obj)
@@ -76,7 +80,7 @@ class StoreClient:
         self.core.refs_flush()  # objects freed just now go back to the store before this one is placed
         for attempt in range(2):
             try:
-                return self.core.call(self.core.raylet, "create_object_request", content, timeout=120).content["offset"]
+                return self._rpc("create_object_request", content, timeout=120).content["offset"]
             except RaySystemError as exc:
                 text = str(exc)
                 if "ObjectStoreFullError" not in text:
@@ -94,7 +98,7 @@ class StoreClient:
         ``remote`` maps object ids (hex) of other nodes' objects to {raylet, size}: the local
         raylet pulls a copy first."""
         try:
-            reply = self.core.call(self.core.raylet, "store_get_request",
+            reply = self._rpc("store_get_request",
                                    {"object_ids": [o.hex() for o in oids], "client": self.client_id,
                                     "remote": remote or {}}, timeout=300)
         except RaySystemError as exc:
@@ -114,6 +118,41 @@ class StoreClient:
             mv = memoryview(holder)
             out[bytes.fromhex(info["object_id"])] = [mv[o : o + n] for o, n in info["layout"]]
         return out
+
+    def _rpc(self, msg_type: str, content: dict, timeout: float):
+        """A request to the local raylet straight from the calling thread, on a socket that
+        thread owns: no hand-off to the loop thread and back (a store get costs one round trip)."""
+        import threading
+        import time
+
+        import zmq
+
+        from ..protocol import transport
+        from ..protocol.session import recv_frames
+
+        core = self.core
+        if core.loop.in_loop_thread():
+            return core.call(core.raylet, msg_type, content, timeout=timeout)
+        sock = getattr(self._local, "sock", None)
+        if sock is None:
+            sock = core.ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(transport.connect_address(core.raylet_address))
+            self._local.sock = sock
+            self._sockets.append(sock)
+        header = core.session.header(msg_type)
+        core.session.send(sock, msg_type, content, header=header)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sock.poll(int(left * 1000) + 1):
+                raise RaySystemError(f"no reply to {msg_type} from the raylet within {timeout} s")
+            msg = core.session.unpack(recv_frames(sock, 0))
+            if msg is None or msg.parent.get("msg_id") != header["msg_id"]:
+                continue  # a late reply to an earlier request that timed out
+            if msg.content.get("status") == "error":
+                raise RaySystemError(f"{msg_type} failed: {msg.content.get('ename')}: {msg.content.get('evalue')}")
+            return msg
 
     def _release(self, oid_hex: str) -> None:
         core = self.core
