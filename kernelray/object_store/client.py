@@ -80,7 +80,9 @@ class StoreClient:
         self.core.refs_flush()  # objects freed just now go back to the store before this one is placed
         for attempt in range(2):
             try:
-                return self._rpc("create_object_request", content, timeout=120).content["offset"]
+                # through the loop thread, in order after the frees it just sent: the new object
+                # can take memory that is already paged in (a put is a large copy anyway)
+                return self.core.call(self.core.raylet, "create_object_request", content, timeout=120).content["offset"]
             except RaySystemError as exc:
                 text = str(exc)
                 if "ObjectStoreFullError" not in text:
