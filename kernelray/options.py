@@ -134,6 +134,15 @@ def _names(types) -> str:
     return " or ".join(t.__name__ for t in types)
 
 
+def retry_exceptions_wire(value):
+    """``retry_exceptions`` as a task spec carries it: a bool, or the pickled list of classes."""
+    if isinstance(value, (list, tuple)):
+        import cloudpickle
+
+        return cloudpickle.dumps(list(value))
+    return value
+
+
 def resources_of(opts: dict, default_cpus: float) -> dict:
     """The resource request a task or actor makes."""
     req = {}

@@ -8,6 +8,7 @@ process of the session must be gone: the leak check reads KERNELRAY_SESSION from
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -52,33 +53,32 @@ def assert_no_leak(session_id: str, timeout: float = 5.0) -> None:
         raise AssertionError(f"leaked processes of session {session_id}: {left}")
 
 
-def _start(**kwargs):
+@contextlib.contextmanager
+def local_cluster(**kwargs):
+    """A local cluster, shut down and leak-checked however the block ends."""
+    if kernelray.is_initialized():
+        kernelray.shutdown()
     info = kernelray.init(**kwargs)
-    return info, os.path.basename(info["session_dir"])
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """One 2-CPU local cluster for the module; torn down and leak-checked after it."""
-    info, sid = _start(num_cpus=2)
+    sid = os.path.basename(info["session_dir"])
     try:
         yield info
     finally:
         kernelray.shutdown()
         assert_no_leak(sid)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One 2-CPU local cluster for the module."""
+    with local_cluster(num_cpus=2) as info:
+        yield info
 
 
 @pytest.fixture
 def fresh_cluster():
     """A cluster for one test (fault tests)."""
-    if kernelray.is_initialized():
-        kernelray.shutdown()
-    info, sid = _start(num_cpus=2)
-    try:
+    with local_cluster(num_cpus=2) as info:
         yield info
-    finally:
-        kernelray.shutdown()
-        assert_no_leak(sid)
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from ..exceptions import ActorDiedError, ActorUnavailableError, RaySystemError
 from . import context
 from .memory_store import ERROR, StoredObject
 from .serialization import serialize_error
+from ..options import retry_exceptions_wire
 from .task_spec import FAILED, PENDING_NODE_ASSIGNMENT, STREAMING, SUBMITTED_TO_WORKER, TaskSpec
 
 log = logging.getLogger("kernelray.actors")
@@ -95,10 +96,7 @@ class ActorSubmitter:
         streaming = num_returns in ("streaming", "dynamic")
         nret = STREAMING if streaming else int(num_returns)
         retry_exceptions = opts.get("retry_exceptions") or False
-        if isinstance(retry_exceptions, (list, tuple)):
-            import cloudpickle
-
-            retry_exceptions = cloudpickle.dumps(list(retry_exceptions))
+        retry_exceptions = retry_exceptions_wire(retry_exceptions)
         ctx = context.current_task()
         job_id = current_job_id(core)
         actor_id = handle._actor_id.binary()

@@ -38,6 +38,7 @@ from .memory_store import ERROR, MemoryStore, StoredObject
 from .reference_counter import ReferenceCounter
 from .serialization import deserialize, serialize, serialize_error, serialize_inband, stored_from_frames
 from .actor_submitter import ActorSubmitter
+from ..options import retry_exceptions_wire
 from .task_submitter import TaskSubmitter
 from ..object_store import INLINE_THRESHOLD
 from ..object_store.client import PLASMA, location
@@ -570,10 +571,7 @@ class CoreWorker(Endpoint):
         nret = STREAMING if streaming else int(num_returns)
         env = self.merge_runtime_env(runtime_env)
         ctx = context.current_task()
-        if isinstance(retry_exceptions, (list, tuple)):
-            import cloudpickle
-
-            retry_exceptions = cloudpickle.dumps(list(retry_exceptions))
+        retry_exceptions = retry_exceptions_wire(retry_exceptions)
         job_id = self.job_id
         tid = ids.new_task_id(job_id)
         spec = TaskSpec(
