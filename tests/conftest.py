@@ -67,6 +67,24 @@ def local_cluster(**kwargs):
         assert_no_leak(sid)
 
 
+@contextlib.contextmanager
+def multi_node_cluster(head: dict, *nodes: dict):
+    """A kernelray.cluster_utils.Cluster (head, then ``nodes``), connected; yields (cluster, handles)."""
+    from kernelray.cluster_utils import Cluster
+
+    if kernelray.is_initialized():
+        kernelray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args=head)
+    sid = os.path.basename(cluster.session_dir)
+    try:
+        handles = [cluster.add_node(**n) for n in nodes]
+        cluster.connect()
+        yield cluster, handles
+    finally:
+        cluster.shutdown()
+        wait_until(lambda: not krnode.session_processes(sid), 10, what="every node's processes to exit")
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """One 2-CPU local cluster for the module."""

@@ -10,30 +10,20 @@ import numpy as np
 import pytest
 
 import kernelray as ray
-from kernelray import node as krnode
-from kernelray.cluster_utils import Cluster
 from kernelray.exceptions import TaskUnschedulableError
 from kernelray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from .conftest import wait_until
+from .conftest import multi_node_cluster, wait_until
 
 MB = 2**20
 
 
 @pytest.fixture(scope="module")
 def three_nodes():
-    if ray.is_initialized():
-        ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 400 * MB})
-    sid = os.path.basename(cluster.session_dir)
-    try:
-        tpu = cluster.add_node(num_cpus=2, resources={"TPU": 2}, object_store_memory=400 * MB)
-        gpu = cluster.add_node(num_cpus=1, num_gpus=1, object_store_memory=200 * MB)
-        cluster.connect()
+    with multi_node_cluster({"num_cpus": 1, "object_store_memory": 400 * MB},
+                            {"num_cpus": 2, "resources": {"TPU": 2}, "object_store_memory": 400 * MB},
+                            {"num_cpus": 1, "num_gpus": 1, "object_store_memory": 200 * MB}) as (cluster, (tpu, gpu)):
         yield cluster, tpu, gpu
-    finally:
-        cluster.shutdown()
-        wait_until(lambda: not krnode.session_processes(sid), 10, what="every node's processes to exit")
 
 
 def node_of():

@@ -17,7 +17,7 @@ from kernelray.core import context
 from kernelray.exceptions import ObjectStoreFullError
 from kernelray.util import state
 
-from .conftest import assert_no_leak, wait_until
+from .conftest import assert_no_leak, local_cluster, wait_until
 
 MB = 2**20
 
@@ -33,15 +33,8 @@ def wait_store_empty(timeout=10):
 
 @pytest.fixture(scope="module")
 def small_store():
-    if ray.is_initialized():
-        ray.shutdown()
-    info = ray.init(num_cpus=2, object_store_memory=300 * MB)
-    sid = os.path.basename(info["session_dir"])
-    try:
+    with local_cluster(num_cpus=2, object_store_memory=300 * MB) as info:
         yield info
-    finally:
-        ray.shutdown()
-        assert_no_leak(sid)
 
 
 def test_get_is_zero_copy_and_read_only(small_store):
