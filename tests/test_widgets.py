@@ -125,7 +125,8 @@ def test_output_history_pins(cluster):
         assert 'data-count="3"' in html and "Out[2]" in html
         oid = pins[2]["object_ids"][0]
         core = ray.api._driver.core
-        assert any(o.hex() == oid for o in core.refs.entries)
+        core.refs_flush()  # ref-count updates reach the I/O thread's table asynchronously
+        wait_until(lambda: any(o.hex() == oid for o in list(core.refs.entries)), 5, what="the history's ref to be counted")
         assert release_history_pins(ip.user_ns) == 2
         assert sorted(ip.user_ns["Out"]) == [3, 5] and "_2" not in ip.user_ns and "_4" not in ip.user_ns
         assert [p["index"] for p in history_pins(ip.user_ns)] == [3]
