@@ -10,6 +10,8 @@
     │   └── ActorUnavailableError  the actor is restarting or unreachable for now
     ├── WorkerCrashedError      the worker process died while running the task, retries spent
     ├── TaskCancelledError      ``cancel()`` stopped the task
+    ├── TaskPlacementGroupRemoved  the task's placement group was removed (it was killed, or
+    │                           never ran); never retried
     ├── GetTimeoutError         also a ``TimeoutError``: ``get(timeout=)`` ran out
     ├── ObjectLostError         no copy of the object is left
     │   └── OwnerDiedError      the process that owned the object died
@@ -165,6 +167,33 @@ class TaskCancelledError(RayError):
         return f"Task {self.task_id} was cancelled." if self.task_id else "This task or its dependency was cancelled."
 
 
+class TaskPlacementGroupRemoved(RayError):
+    """The placement group the task was to run in (or was running in) was removed.
+
+    Removing a group kills what runs in its bundles; a task of the group still queued, or
+    asked for later, fails with this too instead of waiting for resources that are gone.
+    """
+
+    def __init__(self, message: str = "The placement group corresponding to this task has been removed."):
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self):
+        return self.message
+
+
+class ActorPlacementGroupRemoved(RayError):
+    """Under Ray's name, for imports.  An actor whose group is removed is DEAD, and its calls
+    raise ``ActorDiedError`` whose message names the removed group, as Ray's do."""
+
+    def __init__(self, message: str = "The placement group corresponding to this actor has been removed."):
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self):
+        return self.message
+
+
 class GetTimeoutError(RayError, TimeoutError):
     """``get`` timed out; also a TimeoutError, as in Ray."""
 
@@ -246,6 +275,8 @@ __all__ = [
     "ActorUnavailableError",
     "WorkerCrashedError",
     "TaskCancelledError",
+    "TaskPlacementGroupRemoved",
+    "ActorPlacementGroupRemoved",
     "GetTimeoutError",
     "ObjectLostError",
     "OwnerDiedError",

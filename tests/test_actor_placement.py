@@ -73,3 +73,62 @@ def test_gpu_actor_sees_its_gpu(two_nodes):
     ray.kill(a)
     ray.kill(b)
     cluster.remove_node(gpu_node)
+
+
+def test_removing_a_placement_group_kills_its_work_on_another_node(two_nodes, tmp_path):
+    """The bundles live on the other node: its raylet kills the group's actor and task there,
+    and the driver's own raylet refuses the group's later tasks."""
+    import time
+
+    import psutil
+
+    from kernelray.exceptions import TaskPlacementGroupRemoved
+    from kernelray.util import placement_group, placement_group_table, remove_placement_group
+    from kernelray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    from .conftest import wait_until
+
+    _, other = two_nodes
+    total = ray.cluster_resources()["CPU"]
+    wait_until(lambda: ray.available_resources().get("CPU", 0) == total, 15, what="earlier work to free its CPUs")
+    pg = placement_group([{"special": 1, "CPU": 1}, {"CPU": 1}], strategy="STRICT_PACK", name="far")
+    assert ray.get(pg.ready(), timeout=30) == pg
+    assert set(placement_group_table(pg)["bundles_to_node_id"].values()) == {other.node_id}
+
+    @ray.remote(num_cpus=1)
+    class Pid:
+        def pid(self):
+            return os.getpid(), ray.get_runtime_context().get_node_id()
+
+    @ray.remote(num_cpus=1)
+    def long_task(path):
+        with open(path, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(600)
+
+    def gone(pid):
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    actor = Pid.options(resources={"special": 1},
+                        scheduling_strategy=PlacementGroupSchedulingStrategy(pg, 0)).remote()
+    actor_pid, node = ray.get(actor.pid.remote(), timeout=30)
+    assert node == other.node_id
+    pid_file = tmp_path / "pid"
+    running = long_task.options(scheduling_strategy=PlacementGroupSchedulingStrategy(pg, 1)).remote(str(pid_file))
+    wait_until(lambda: pid_file.exists() and pid_file.read_text(), 30, what="the task to start on the other node")
+    task_pid = int(pid_file.read_text())
+    remove_placement_group(pg)
+    with pytest.raises(ActorDiedError, match="placement group 'far'"):
+        ray.get(actor.pid.remote(), timeout=30)
+    with pytest.raises(TaskPlacementGroupRemoved):
+        ray.get(running, timeout=30)
+    with pytest.raises(TaskPlacementGroupRemoved):
+        ray.get(long_task.options(scheduling_strategy=PlacementGroupSchedulingStrategy(pg)).remote("/dev/null"),
+                timeout=30)
+    wait_until(lambda: gone(actor_pid) and gone(task_pid), 15, what="the group's worker processes to exit")
+    wait_until(lambda: ray.available_resources().get("CPU", 0) == total
+               and not any("_group_" in k for k in ray.available_resources()), 15,
+               what="the bundles' resources to come back")

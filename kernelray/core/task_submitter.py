@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..exceptions import RaySystemError, TaskCancelledError, WorkerCrashedError
+from ..exceptions import RaySystemError, TaskCancelledError, TaskPlacementGroupRemoved, WorkerCrashedError
 from .memory_store import ERROR
 from .serialization import serialize_error, stored_from_frames
 from . import task_events as _task_events
@@ -245,6 +245,8 @@ class TaskSubmitter:
 
                 cls = TaskUnschedulableError if c.get("ename") == "TaskUnschedulableError" else RaySystemError
                 err = cls(f"the raylet refused a worker lease: {c.get('ename')}: {c.get('evalue')}")
+                if c.get("ename") == "TaskPlacementGroupRemoved":  # the group is gone: never runs
+                    err = TaskPlacementGroupRemoved(f"The task cannot run: {c.get('evalue')}.")
                 while q.queue:
                     self._fail(q.queue.popleft(), err)
             return
@@ -501,6 +503,8 @@ class TaskSubmitter:
         for spec in list(lease.in_flight.values()):
             if spec.cancelled:
                 self._fail(spec, TaskCancelledError(spec.task_id.hex()))
+            elif c.get("placement_group_removed"):  # killed with its group: no retry, the group is gone
+                self._fail(spec, TaskPlacementGroupRemoved(f"The task {spec.name} was killed: {why}."))
             elif spec.num_returns != STREAMING and self._can_retry(spec):
                 self._retry(spec)
             else:

@@ -12,6 +12,7 @@ directly.  The life of an actor::
     worker_died                from the raylet; while max_restarts allows   RESTARTING -> ALIVE
                                the creation task runs again on a new worker, else DEAD
     kill_actor_request         kernelray.kill(), or the owner dropped its last handle   DEAD
+    remove_placement_group     the actor's placement group was removed (no restart)     DEAD
     report_actor_exit_request  exit_actor() inside the actor (never restarted)          DEAD
 
 Non-detached actors also die with their owner (the worker or driver that created them:
@@ -271,8 +272,11 @@ class ActorManager:
         if c.get("status") != "ok":
             if current:
                 a.pending_request = None
-                self._mark_dead(a, "scheduling_failed",
-                                f"The actor could not be scheduled: {c.get('ename')}: {c.get('evalue')}")
+                if c.get("ename") == "TaskPlacementGroupRemoved":  # created after its group was removed
+                    self._mark_dead(a, "placement_group_removed", f"The actor is dead: {c.get('evalue')}")
+                else:
+                    self._mark_dead(a, "scheduling_failed",
+                                    f"The actor could not be scheduled: {c.get('ename')}: {c.get('evalue')}")
             return
         if "spillback" in c:  # that raylet says another node has room: ask it
             if current:
@@ -414,6 +418,14 @@ class ActorManager:
                 self._mark_dead(a, "owner_died", f"The actor is dead because its job {job_id} finished "
                                                  f"(its driver exited: {job.get('message', '')}).")
 
+    def on_placement_group_removed(self, pg_id: str, what: str) -> None:
+        """The group's actors die with it, never restarted (their raylets kill the workers)."""
+        from .placement_group_manager import uses_group
+
+        for a in list(self.actors.values()):
+            if a.state != DEAD and uses_group(a.resources, pg_id):
+                self._mark_dead(a, "placement_group_removed", _group_removed(what))
+
     def on_node_dead(self, node_id: str) -> None:
         node = self.server.nodes.nodes.get(node_id) or {}
         for a in list(self.actors.values()):
@@ -498,6 +510,11 @@ class ActorManager:
             return
         buffers = [a.error_frame] if a.error_frame else []
         self.server.send_to_all(a.subscribers, "actor_state_changed", self.info(a), buffers)
+
+
+def _group_removed(what: str) -> str:
+    return (f"The actor is dead because its placement group {what} was removed "
+            "(remove_placement_group kills the actors and tasks that use the group's bundles).")
 
 
 def _fits(request: dict, total: dict) -> bool:

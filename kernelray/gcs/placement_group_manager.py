@@ -10,6 +10,8 @@ if all prepare, ``bundle_committed`` turns each reservation into the bundle's
 resources (``CPU_group_<i>_<pg>``, ``CPU_group_<pg>``, ``bundle_group_<pg>``); if any
 refuses, the prepared ones get ``bundle_cancelled`` and the group stays PENDING and
 is tried again on the next check.
+
+Removing a group (``remove``) kills the actors and tasks that use it, as Ray does.
 """
 
 from __future__ import annotations
@@ -56,15 +58,24 @@ class PlacementGroupManager:
         return pg
 
     def remove(self, pg_id: str) -> None:
+        """As in Ray, removing a group kills what uses its bundles, then frees them.
+
+        The group's actors go DEAD first (so none is restarted), with a death cause naming
+        the group.  Then every live raylet hears ``bundle_returned``: the ones holding a
+        bundle kill the workers leased into it (their owners' tasks fail with
+        TaskPlacementGroupRemoved) and free it; every raylet fails the lease requests for
+        the group it has queued, and refuses later ones.
+        """
         pg = self.groups.get(pg_id)
         if pg is None or pg["state"] == REMOVED:
             return
-        for i, node_id in enumerate(pg["bundle_nodes"]):
-            if node_id is not None:
-                self._send(node_id, "bundle_returned", {"placement_group_id": pg_id, "bundle_index": i})
-        pg["bundle_nodes"] = [None] * len(pg["bundles"])
         pg["state"] = REMOVED
         pg["removed_at"] = time.time()
+        what = f"{pg['name']!r} ({pg_id})" if pg["name"] else pg_id
+        self.server.actors.on_placement_group_removed(pg_id, what)
+        for node in self._alive_nodes():
+            self._send(node["node_id"], "bundle_returned", {"placement_group_id": pg_id, "name": pg["name"]})
+        pg["bundle_nodes"] = [None] * len(pg["bundles"])
 
     def on_job_finished(self, job: dict) -> None:
         """As in Ray: a job's placement groups go with it, unless detached."""
@@ -194,3 +205,8 @@ class PlacementGroupManager:
         node = self.server.nodes.nodes.get(node_id)
         if node is not None and node["state"] == "ALIVE":
             self.server.send(self.server.peer(node["address"]), msg_type, content)
+
+
+def uses_group(resources: dict, pg_id: str) -> bool:
+    """Whether a resource request is for a bundle of this group (``CPU_group_0_<pg>``, ``bundle_group_<pg>``)."""
+    return any(k.endswith(pg_id) and "_group_" in k for k in resources)

@@ -33,6 +33,7 @@ log = logging.getLogger("kernelray.raylet")
 STARTING, IDLE, LEASED, DEAD = "STARTING", "IDLE", "LEASED", "DEAD"
 HEARTBEAT_S = 0.1
 IDLE_WORKER_KILL_S = 10.0
+MAX_REMOVED_GROUPS_KEPT = 10_000  # removed placement groups remembered, to refuse their late lease requests
 
 
 @dataclass(eq=False)
@@ -88,6 +89,9 @@ class BundleHandlers:
         c = msg.content
         key = (c["placement_group_id"], c["bundle_index"])
         want = {k: float(v) for k, v in c["resources"].items()}
+        if key[0] in self.removed_groups:
+            self.reply_error(sock, idents, msg, "PlacementGroupRemoved", f"placement group {key[0]} was removed")
+            return
         if key not in self.bundles:
             if not res.fits(want, self.available):
                 self.reply_error(sock, idents, msg, "BundleDoesNotFit", f"node {self.node_id[:8]} has {self.available}")
@@ -116,20 +120,61 @@ class BundleHandlers:
             res.add(self.available, b["resources"])
 
     def handle_bundle_returned(self, msg, sock, idents) -> None:
+        """The group was removed (every live raylet hears it): kill what runs in it, free its
+        bundles here, fail the lease requests waiting for it, and refuse later ones."""
         c = msg.content
-        b = self.bundles.pop((c["placement_group_id"], c["bundle_index"]), None)
-        if b is None:
-            return
-        if b["committed"]:
-            extra = self._group_resources(c["placement_group_id"], c["bundle_index"], b["resources"])
-            for k, v in extra.items():
-                self.total[k] = self.total.get(k, 0.0) - v
-                self.available[k] = self.available.get(k, 0.0) - v
-                if self.total[k] <= 1e-9:
-                    self.total.pop(k, None)
-                    self.available.pop(k, None)
-        res.add(self.available, b["resources"])
+        pg_id = c["placement_group_id"]
+        what = f"{c['name']!r} ({pg_id})" if c.get("name") else pg_id
+        self.removed_groups[pg_id] = what
+        while len(self.removed_groups) > MAX_REMOVED_GROUPS_KEPT:
+            self.removed_groups.pop(next(iter(self.removed_groups)))
+        for lease in [lease for lease in self.leases.values() if _in_group(lease.resources, pg_id)]:
+            self._kill_group_lease(lease, what)
+        for req in [req for req in self.pending if _in_group(req.resources, pg_id)]:
+            self.pending.remove(req)
+            self._refuse_removed(req, what)
+        for key in [key for key in self.bundles if key[0] == pg_id]:
+            b = self.bundles.pop(key)
+            if b["committed"]:
+                for k, v in self._group_resources(pg_id, key[1], b["resources"]).items():
+                    self.total[k] = self.total.get(k, 0.0) - v
+                    self.available[k] = self.available.get(k, 0.0) - v
+                    if self.total[k] <= 1e-9:
+                        self.total.pop(k, None)
+                        self.available.pop(k, None)
+            res.add(self.available, b["resources"])
         self._schedule()
+
+    def _kill_group_lease(self, lease, what: str) -> None:
+        """A worker leased into a removed group: its lease ends now (the group's resources go
+        with the bundle), its owner hears why, and the process is killed."""
+        self.leases.pop(lease.lease_id, None)
+        self.gpu_free += lease.gpu_ids
+        w = lease.worker
+        w.lease_id = None
+        w.state = DEAD  # never handed out again; _on_worker_exit forgets it when it is gone
+        self.send(self.router, "worker_died", {
+            "lease_id": lease.lease_id, "worker_id": w.worker_id, "placement_group_removed": what,
+            "reason": f"its placement group {what} was removed, which kills the tasks and actors in it",
+        }, idents=lease.owner_idents)
+        self._kill_worker(w)
+
+    def _refuse_removed(self, req, what: str) -> None:
+        self.reply_error(self.router, req.idents, req.msg, "TaskPlacementGroupRemoved",
+                         f"its placement group {what} was removed, so nothing can run in it any more")
+
+    def _removed_group_of(self, resources: dict) -> str | None:
+        """The removed group a resource request names, if any (the id ends each bundle resource name)."""
+        for k in resources:
+            if "_group_" in k:
+                what = self.removed_groups.get(k.rsplit("_", 1)[-1])
+                if what is not None:
+                    return what
+        return None
+
+
+def _in_group(resources: dict, pg_id: str) -> bool:
+    return any(k.endswith(pg_id) and "_group_" in k for k in resources)
 
 
 class Raylet(StoreHandlers, ObjectManagerHandlers, BundleHandlers, Endpoint):
@@ -190,6 +235,7 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, BundleHandlers, Endpoint):
         self._spread_next = 0
         self.gpu_free = list(range(int(self.total.get("GPU", 0))))
         self.bundles: dict[tuple, dict] = {}  # (pg id, index) -> reserved resources (prepared or committed)
+        self.removed_groups: dict[str, str] = {}  # pg id -> how to name it, oldest first
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -354,6 +400,11 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, BundleHandlers, Endpoint):
             spilled=bool(c.get("spilled")),
             preferred_node=c.get("preferred_node"),
         )
+        if self.removed_groups:
+            what = self._removed_group_of(req.resources)
+            if what is not None:
+                self._refuse_removed(req, what)
+                return
         if self._route_elsewhere(req):
             return
         self.pending.append(req)

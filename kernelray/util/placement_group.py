@@ -113,6 +113,9 @@ def placement_group(bundles: list, strategy: str = "PACK", name: str = "", lifet
 
 
 def remove_placement_group(placement_group: PlacementGroup) -> None:
+    """Remove the group and free its bundles.  As in Ray, what uses the group is killed: its
+    actors die (calls raise ActorDiedError naming the group), its tasks fail with
+    TaskPlacementGroupRemoved, whether running, waiting, or submitted later."""
     core = context.require_core()
     core.call(core.gcs, "remove_placement_group_request", {"placement_group_id": placement_group.id.hex()})
 
