@@ -10,7 +10,9 @@ import threading
 import time
 
 from . import node as _node
+from .core import context
 from .exceptions import RaySystemError
+from .object_ref import ObjectRef, ObjectRefGenerator
 
 log = logging.getLogger("kernelray")
 _lock = threading.RLock()
@@ -282,8 +284,6 @@ def _find_local_node(info: dict, key: bytes) -> tuple:
 
 def _connected_core():
     """The driver's CoreWorker, auto-initializing as Ray does on first use."""
-    from .core import context
-
     core = context.core
     if core is None:
         init()
@@ -323,8 +323,6 @@ atexit.register(shutdown)
 
 # -- objects ----------------------------------------------------------------------------
 def put(value, *, _owner=None):
-    from .object_ref import ObjectRef
-
     if isinstance(value, ObjectRef):
         raise TypeError(
             "Calling 'put' on an ObjectRef is not allowed. If you really want to do this, you can wrap "
@@ -343,9 +341,7 @@ def put(value, *, _owner=None):
 
 def get(object_refs, *, timeout: float | None = None):
     """The value(s) of one ObjectRef or a list of them; raises the task's error."""
-    from .object_ref import ObjectRef, ObjectRefGenerator
-
-    single = isinstance(object_refs, ObjectRef)
+    single = type(object_refs) is ObjectRef or isinstance(object_refs, ObjectRef)
     if single:
         refs = [object_refs]
     elif isinstance(object_refs, (list, tuple)):
@@ -372,8 +368,6 @@ def get(object_refs, *, timeout: float | None = None):
 
 def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fetch_local: bool = True):
     """(ready, not_ready): the first ``num_returns`` refs that are ready, in input order."""
-    from .object_ref import ObjectRef
-
     if isinstance(object_refs, ObjectRef) or not isinstance(object_refs, (list, tuple)):
         raise TypeError(f"wait() expected a list of ObjectRef, got {type(object_refs)}")
     refs = list(object_refs)
@@ -395,8 +389,6 @@ def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fet
 
 def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
     """Cancel the task that makes ``object_ref``; ``get`` then raises TaskCancelledError."""
-    from .object_ref import ObjectRef, ObjectRefGenerator
-
     if isinstance(object_ref, ObjectRefGenerator):
         object_ref = ObjectRef(object_ref._task_id + (1).to_bytes(4, "little"), object_ref._owner, _count=False)
     if not isinstance(object_ref, ObjectRef):

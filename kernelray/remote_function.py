@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 
+from .core import context as _context
 from .core.serialization import export_code
 from .options import TASK_OPTIONS, resources_of, validate
 
@@ -53,9 +54,7 @@ class RemoteFunction:
         return self._fn_id, self._blob
 
     def _remote(self, args, kwargs, opts):
-        from . import api
-
-        core = api._connected_core()
+        core = _context.core or _api()._connected_core()
         fn_id, blob = self._export()
         return core.submit_task(
             name=opts.get("name") or self._name,
@@ -114,3 +113,9 @@ def argument_names(fn, args, kwargs) -> list:
         names.append(f"'{params[i]}' (position {i})" if i < len(params) else f"position {i}")
     names += [f"'{k}'" for k in kwargs]
     return names
+
+
+def _api():
+    from . import api
+
+    return api

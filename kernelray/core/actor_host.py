@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 import zmq
 
 from ..exceptions import RaySystemError, TaskCancelledError
+from ..protocol.session import poll_in
 from . import context
 from .task_spec import STREAMING
 
@@ -177,7 +178,7 @@ class ActorHost:
     def wait_for_input(self, task_sock, timeout_ms: int) -> bool:
         """Poll the task socket, and the wake-up of finished concurrent calls."""
         if self.poller is None:
-            return bool(task_sock.poll(timeout_ms))
+            return poll_in(task_sock, timeout_ms)
         return bool(self.poller.poll(timeout_ms))
 
     def collect(self, results: list) -> None:

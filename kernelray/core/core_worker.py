@@ -42,6 +42,9 @@ from ..options import retry_exceptions_wire
 from .task_submitter import TaskSubmitter
 from ..object_store import INLINE_THRESHOLD
 from ..object_store.client import PLASMA, location
+from ..object_ref import ObjectRef, ObjectRefGenerator
+from .executor import DepMarker
+from .task_spec import STREAMING, TaskSpec
 
 log = logging.getLogger("kernelray.core")
 
@@ -514,9 +517,6 @@ class CoreWorker(Endpoint):
 
     def serialize_args(self, name, fn, args, kwargs):
         """(blob, deps): top-level ObjectRefs become markers the worker swaps for values."""
-        from ..object_ref import ObjectRef
-        from .executor import DepMarker
-
         if not args and not kwargs:
             return _EMPTY_ARGS, [], ()
         deps = []
@@ -544,7 +544,6 @@ class CoreWorker(Endpoint):
 
     def _put_large_args(self, a2, kw2, deps):
         """As Ray does: arguments of 100 KiB or more go to the object store once."""
-        from .executor import DepMarker
 
         def maybe_put(value):
             if isinstance(value, DepMarker):
@@ -563,9 +562,6 @@ class CoreWorker(Endpoint):
 
     def submit_task(self, *, name, fn_id, fn_blob, signature, args, kwargs, num_returns, resources,
                     max_retries, retry_exceptions, runtime_env, strategy=None):
-        from ..object_ref import ObjectRef, ObjectRefGenerator
-        from .task_spec import STREAMING, TaskSpec
-
         args_blob, deps, nested = self.serialize_args(name, signature, args, kwargs)
         streaming = num_returns in ("streaming", "dynamic")
         nret = STREAMING if streaming else int(num_returns)

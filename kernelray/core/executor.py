@@ -27,7 +27,7 @@ from .. import _process
 from ..exceptions import RayTaskError, TaskCancelledError
 from . import context
 from .memory_store import ERROR, StoredObject
-from ..protocol.session import recv_frames
+from ..protocol.session import poll_in, recv_frames
 from ..object_store import INLINE_THRESHOLD
 from .serialization import serialize, serialize_error
 from .task_spec import RUNNING, STREAMING
@@ -123,7 +123,7 @@ class Executor:
         """Move pushed tasks from the task socket into the local queue."""
         sock = self.task_sock
         host = self.actor_host
-        if not (sock.poll(timeout_ms) if host is None else host.wait_for_input(sock, timeout_ms)):
+        if not (poll_in(sock, timeout_ms) if host is None else host.wait_for_input(sock, timeout_ms)):
             return
         unpack = self.core.session.unpack
         while True:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -52,7 +53,8 @@ class Lease:
     raylet: str = ""  # the raylet that granted the lease (leases go back there)
     gpu_ids: list = field(default_factory=list)
     in_flight: dict = field(default_factory=dict)
-    linger: object = None
+    linger: object = None  # a timer returning the lease (one-off keys only)
+    idle_since: float | None = None  # when the lease last went idle; the queue's sweeper returns it
 
 
 @dataclass(eq=False)
@@ -66,6 +68,7 @@ class SchedulingQueue:
     warned_infeasible: bool = False
     strategy: dict | None = None
     preferred_node: str | None = None
+    sweeper: object = None  # one timer per queue returns leases idle for LEASE_LINGER_S
 
     @property
     def one_off(self) -> bool:
@@ -211,10 +214,17 @@ class TaskSubmitter:
                 if batch:
                     self._push(lease, batch)
         if not queue:
+            if q.one_off:
+                for lease in q.leases.values():
+                    if not lease.in_flight and lease.linger is None:
+                        lease.linger = self.core.loop.call_later(0.0, self._linger_done, q, lease)
+                return
+            now = None
             for lease in q.leases.values():
-                if not lease.in_flight and lease.linger is None:
-                    linger = 0.0 if q.one_off else LEASE_LINGER_S
-                    lease.linger = self.core.loop.call_later(linger, self._linger_done, q, lease)
+                if not lease.in_flight and lease.idle_since is None:
+                    lease.idle_since = now = now or time.monotonic()
+            if now is not None and q.sweeper is None:  # no timer per task: one sweep per linger period
+                q.sweeper = self.core.loop.call_later(LEASE_LINGER_S, self._sweep_idle, q)
 
     def _request_lease(self, q: SchedulingQueue, raylet: str | None = None) -> None:
         """Ask the local raylet (or, after a spillback, the raylet it named) for a worker."""
@@ -264,6 +274,24 @@ class TaskSubmitter:
         self.leases[lease.lease_id] = (q, lease)
         self._pump(q)
 
+    def _sweep_idle(self, q: SchedulingQueue) -> None:
+        """Return the leases idle for LEASE_LINGER_S; look again for those idle for less."""
+        q.sweeper = None
+        if q.queue:
+            return
+        now = time.monotonic()
+        next_due = None
+        for lease in list(q.leases.values()):
+            if lease.in_flight or lease.idle_since is None:
+                continue
+            due = lease.idle_since + LEASE_LINGER_S
+            if due <= now + 0.001:
+                self._return_lease(q, lease)
+            elif next_due is None or due < next_due:
+                next_due = due
+        if next_due is not None:
+            q.sweeper = self.core.loop.call_later(next_due - now, self._sweep_idle, q)
+
     def _linger_done(self, q: SchedulingQueue, lease: Lease) -> None:
         lease.linger = None
         if lease.in_flight or q.queue or lease.lease_id not in q.leases:
@@ -282,6 +310,7 @@ class TaskSubmitter:
 
     def _push(self, lease: Lease, batch: list) -> None:
         core = self.core
+        lease.idle_since = None
         if lease.linger is not None:
             lease.linger.cancel()
             lease.linger = None

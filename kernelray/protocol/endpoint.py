@@ -86,12 +86,13 @@ class Endpoint:
 
     def dispatch(self, msg, sock, idents) -> None:
         self.before_dispatch()
-        parent_id = msg.parent.get("msg_id") if msg.parent else None
-        if parent_id is not None:
-            callback = self._callbacks.pop(parent_id, None)
-            if callback is not None:
-                callback(msg)
-                return
+        if self._callbacks:
+            parent = msg.parent
+            if parent:
+                callback = self._callbacks.pop(parent.get("msg_id"), None)
+                if callback is not None:
+                    callback(msg)
+                    return
         handler = self.handlers.get(msg.msg_type)
         if handler is None:
             if not msg.msg_type.endswith("_reply"):
@@ -111,7 +112,7 @@ class Endpoint:
 
     def reply(self, sock, idents, request, msg_type, content, buffers=()):
         content.setdefault("status", "ok")
-        self.session.send(sock, msg_type, content, buffers, parent=request.header, ident=idents)
+        self.session.send(sock, msg_type, content, buffers, parent=request.header_raw or request.header, ident=idents)
 
     def reply_error(self, sock, idents, request, ename: str, evalue: str) -> None:
         reply_type = request.msg_type.replace("_request", "_reply")
@@ -119,7 +120,7 @@ class Endpoint:
             sock,
             reply_type,
             {"status": "error", "ename": ename, "evalue": evalue, "traceback": []},
-            parent=request.header,
+            parent=request.header_raw or request.header,
             ident=idents,
         )
 

@@ -27,7 +27,6 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import zmq
 
@@ -39,24 +38,54 @@ DELIM = b"<IDS|MSG>"
 PROTOCOL_VERSION = "5.3"
 _EMPTY = b"{}"
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode
-_loads = json.loads
+_decode = json.JSONDecoder().decode
 
 
-@dataclass(slots=True)
+def _loads(data: bytes):
+    return _decode(data.decode())
+
+
 class Message:
-    """One received message: its type, content, buffers and routing identities."""
+    """One received message: its type, content, buffers and routing identities.
 
-    msg_type: str
-    content: dict
-    header: dict
-    parent: dict
-    metadata: dict
-    buffers: list = field(default_factory=list)
-    idents: list = field(default_factory=list)
+    ``parent`` and ``metadata`` are parsed on first use: most handlers never read them.
+    ``header_raw`` is the signed header as received, so a reply can name it as its parent
+    without encoding it again.
+    """
+
+    __slots__ = ("msg_type", "content", "header", "header_raw", "_parent", "_metadata", "buffers", "idents")
+
+    def __init__(self, msg_type: str, content: dict, header: dict, parent=b"{}", metadata=b"{}",
+                 buffers=None, idents=None, header_raw: bytes | None = None):
+        self.msg_type = msg_type
+        self.content = content
+        self.header = header
+        self.header_raw = header_raw
+        self._parent = parent
+        self._metadata = metadata
+        self.buffers = [] if buffers is None else buffers
+        self.idents = [] if idents is None else idents
+
+    @property
+    def parent(self) -> dict:
+        p = self._parent
+        if type(p) is bytes:
+            p = self._parent = _loads(p) if p != _EMPTY else {}
+        return p
+
+    @property
+    def metadata(self) -> dict:
+        m = self._metadata
+        if type(m) is bytes:
+            m = self._metadata = _loads(m) if m != _EMPTY else {}
+        return m
 
     @property
     def msg_id(self) -> str:
         return self.header.get("msg_id", "")
+
+    def __repr__(self) -> str:
+        return f"Message({self.msg_type!r}, {self.content!r})"
 
 
 class SignedSession:
@@ -70,6 +99,8 @@ class SignedSession:
         self.session_id = self.session.session
         self.username = username
         self._hmac = hmac.new(key, digestmod=hashlib.sha256)
+        self._hmac = getattr(self._hmac, "_hmac", self._hmac)  # the OpenSSL object itself: copy/update in C
+        self._username_json = json.dumps(username)
         self._counter = itertools.count()
         self._prefix = f"{self.session_id[:8]}_{os.getpid()}_"
         self._seen: OrderedDict[bytes, None] = OrderedDict()
@@ -91,48 +122,80 @@ class SignedSession:
             "version": PROTOCOL_VERSION,
         }
 
-    def pack(self, msg_type: str, content: dict, buffers=(), parent: dict | None = None, ident=None, header=None) -> list:
-        """Frames ready for ``send_multipart``."""
-        header = _dumps(header or self.header(msg_type)).encode()
-        parent_b = _dumps(parent).encode() if parent else _EMPTY
+    def _header_bytes(self, msg_type: str) -> bytes:
+        """``header(msg_type)`` already JSON-encoded (message types and ids need no escaping)."""
+        return (
+            f'{{"msg_id":"{self._prefix}{next(self._counter)}","msg_type":"{msg_type}",'
+            f'"username":{self._username_json},"session":"{self.session_id}","date":"{_iso_now()}",'
+            f'"version":"{PROTOCOL_VERSION}"}}'
+        ).encode()
+
+    def pack(self, msg_type: str, content: dict, buffers=(), parent=None, ident=None, header=None) -> list:
+        """Frames ready for ``send_multipart``; ``parent`` is a header dict or its raw JSON bytes."""
+        header_b = self._header_bytes(msg_type) if header is None else _dumps(header).encode()
+        if not parent:
+            parent_b = _EMPTY
+        elif type(parent) is bytes:
+            parent_b = parent
+        else:
+            parent_b = _dumps(parent).encode()
         meta = _dumps({"buffer_lengths": [_nbytes(b) for b in buffers]}).encode() if buffers else _EMPTY
         body = _dumps(content).encode()
-        frames = list(ident) if ident else []
-        frames.append(DELIM)
-        frames.append(self.sign((header, parent_b, meta, body)))
-        frames += (header, parent_b, meta, body)
-        frames.extend(buffers)
+        h = self._hmac.copy()
+        h.update(header_b)
+        h.update(parent_b)
+        h.update(meta)
+        h.update(body)
+        frames = [*ident, DELIM] if ident else [DELIM]
+        frames += (h.hexdigest().encode(), header_b, parent_b, meta, body)
+        if buffers:
+            frames.extend(buffers)
         return frames
 
-    def send(self, sock, msg_type: str, content: dict, buffers=(), parent: dict | None = None, ident=None, header=None):
+    def send(self, sock, msg_type: str, content: dict, buffers=(), parent=None, ident=None, header=None):
         send_frames(sock, self.pack(msg_type, content, buffers, parent, ident, header))
 
     def unpack(self, frames: list) -> Message | None:
-        """Check and unpack frames from ``recv_multipart(copy=False)``; None if refused."""
-        try:
-            i = next(k for k, f in enumerate(frames) if _bytes(f) == DELIM)
-        except StopIteration:
-            return self._drop("no <IDS|MSG> delimiter")
+        """Check and unpack frames from ``recv_frames``; None if refused."""
+        if frames[0] == DELIM:  # from a DEALER: no identities
+            i = 0
+        elif len(frames) > 1 and frames[1] == DELIM:  # from a ROUTER: one identity
+            i = 1
+        else:
+            try:
+                i = next(k for k, f in enumerate(frames) if _bytes(f) == DELIM)
+            except StopIteration:
+                return self._drop("no <IDS|MSG> delimiter")
         if len(frames) < i + 6:
             return self._drop("too few frames")
-        idents = [_bytes(f) for f in frames[:i]]
-        signature = _bytes(frames[i + 1])
-        parts = [_bytes(f) for f in frames[i + 2 : i + 6]]
+        signature, header_b, parent_b, meta_b, body = (_bytes(f) for f in frames[i + 1 : i + 6])
         if not signature:
             return self._drop("unsigned message")
-        if not hmac.compare_digest(signature, self.sign(parts)):
+        h = self._hmac.copy()
+        h.update(header_b)
+        h.update(parent_b)
+        h.update(meta_b)
+        h.update(body)
+        if not hmac.compare_digest(signature, h.hexdigest().encode()):
             return self._drop("invalid signature")
-        if signature in self._seen:
+        seen = self._seen
+        if signature in seen:
             return self._drop("replayed signature")
-        self._seen[signature] = None
-        if len(self._seen) > 65536:
-            self._seen.popitem(last=False)
-        header, parent, meta, content = (_loads(p) if p != _EMPTY else {} for p in parts)
+        seen[signature] = None
+        if len(seen) > 65536:
+            seen.popitem(last=False)
+        header = _loads(header_b)
+        content = _loads(body) if body != _EMPTY else {}
         buffers = [f.buffer if hasattr(f, "buffer") else memoryview(f) for f in frames[i + 6 :]]
-        lengths = meta.get("buffer_lengths")
-        if lengths is not None and lengths != [b.nbytes for b in buffers]:
-            return self._drop("buffer lengths differ from the signed metadata")
-        return Message(header.get("msg_type", ""), content, header, parent, meta, buffers, idents)
+        if buffers or meta_b != _EMPTY:
+            meta = _loads(meta_b) if meta_b != _EMPTY else {}
+            lengths = meta.get("buffer_lengths")
+            if lengths is not None and lengths != [b.nbytes for b in buffers]:
+                return self._drop("buffer lengths differ from the signed metadata")
+        else:
+            meta = meta_b
+        idents = [_bytes(f) for f in frames[:i]] if i else []
+        return Message(header.get("msg_type", ""), content, header, parent_b, meta, buffers, idents, header_b)
 
     def _drop(self, why: str):
         self.dropped += 1
@@ -146,25 +209,38 @@ _NOBLOCK = int(zmq.NOBLOCK)
 _COPY_BELOW = 65536
 
 
+_bsend = zmq.backend.Socket.send  # the sugar layer's send adds checks we never need
+_brecv = zmq.backend.Socket.recv
+_bget = zmq.backend.Socket.get
+
+
 def send_frames(sock, frames: list) -> None:
-    """send_multipart without its enum overhead; large buffers go zero-copy."""
+    """send_multipart without its overhead; large buffers go zero-copy."""
     last = len(frames) - 1
     for i, f in enumerate(frames):
-        big = not isinstance(f, bytes) or len(f) >= _COPY_BELOW
-        sock.send(f, _SNDMORE if i < last else 0, copy=not big)
+        big = type(f) is not bytes or len(f) >= _COPY_BELOW
+        _bsend(sock, f, _SNDMORE if i < last else 0, not big)
 
 
 def recv_frames(sock, flags: int = _NOBLOCK) -> list:
     """recv_multipart: small leading frames as bytes, later ones (buffers) zero-copy."""
-    frames = [sock.recv(flags)]
-    more = sock.getsockopt
-    while more(_RCVMORE):
-        frames.append(sock.recv(0, copy=len(frames) < 6))
+    frames = [_brecv(sock, flags)]
+    while _bget(sock, _RCVMORE):
+        frames.append(_brecv(sock, 0, len(frames) < 6))
     return frames
 
 
+def poll_in(sock, timeout_ms: int) -> bool:
+    """``sock.poll(timeout_ms)`` without building a Poller each time."""
+    return bool(_zmq_poll([(sock, _POLLIN)], timeout_ms))
+
+
+_zmq_poll = zmq.backend.zmq_poll
+_POLLIN = int(zmq.POLLIN)
+
+
 def _bytes(frame) -> bytes:
-    return frame.bytes if hasattr(frame, "bytes") else bytes(frame)
+    return frame if type(frame) is bytes else (frame.bytes if hasattr(frame, "bytes") else bytes(frame))
 
 
 def _nbytes(buf) -> int:
@@ -173,6 +249,15 @@ def _nbytes(buf) -> int:
     return memoryview(buf).nbytes
 
 
+_last_second = [-1, ""]
+
+
 def _iso_now() -> str:
+    """ISO 8601 UTC with microseconds, as Jupyter dates are; the seconds part is cached."""
     t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%06dZ" % int((t % 1) * 1e6)
+    sec = int(t)
+    cache = _last_second
+    if cache[0] != sec:
+        cache[0] = sec
+        cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return "%s.%06dZ" % (cache[1], int((t - sec) * 1e6))
