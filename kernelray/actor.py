@@ -28,6 +28,19 @@ Choices, where Ray leaves room:
   arguments are not ready holds back the calls after it).  Calls from different callers
   interleave.  Threaded and async actors start calls in that order and finish them in
   any order.
+* ``max_pending_calls`` (Ray's rule): a caller process counts, per actor, its calls
+  submitted and not finished (a retried call stays pending); at the limit ``.remote()``
+  raises PendingCallsLimitExceeded and submits nothing.  -1 (the default) and 0 mean no
+  limit.  Handles carry the limit, so a handle passed to a task or got with
+  ``get_actor`` applies it in that process too.
+* ``concurrency_groups={"io": 2}`` (Ray's rule): each group runs its methods on its own
+  threads -- a pool of that many threads in a threaded actor, an event loop thread
+  running at most that many calls in an async actor.  Methods without a group run in
+  the default group, whose size is ``max_concurrency`` (1000 for async actors, else 1).
+  A method joins a group with ``@kernelray.method(concurrency_group="io")`` or per call
+  with ``.options(concurrency_group="io")``.  As in Ray, groups are set in ``@remote``
+  only, not in ``.options()``; an unknown group is refused when the class is decorated
+  or the call made.  Calls in different groups run independently, in any order.
 """
 
 from __future__ import annotations
@@ -89,21 +102,48 @@ class ActorID:
 
 
 class ActorMeta:
-    """What a handle knows of its actor's class: the methods and their default options."""
+    """What a handle knows of its actor: the methods and their default options, and the
+    actor options that callers apply (retries, the pending-calls limit, the groups)."""
 
-    __slots__ = ("class_name", "methods", "is_async", "max_task_retries")
+    __slots__ = ("class_name", "methods", "is_async", "max_task_retries", "max_pending_calls",
+                 "concurrency_groups")
 
-    def __init__(self, class_name: str, methods: dict, is_async: bool, max_task_retries: int):
+    def __init__(self, class_name: str, methods: dict, is_async: bool, max_task_retries: int,
+                 max_pending_calls: int = -1, concurrency_groups: dict | None = None):
         self.class_name = class_name
         self.methods = methods  # name -> default call options
         self.is_async = is_async
         self.max_task_retries = max_task_retries
+        self.max_pending_calls = max_pending_calls  # <= 0: no limit
+        self.concurrency_groups = concurrency_groups or {}  # group name -> max concurrency
 
     def __reduce__(self):
-        return ActorMeta, (self.class_name, self.methods, self.is_async, self.max_task_retries)
+        return ActorMeta, (self.class_name, self.methods, self.is_async, self.max_task_retries,
+                           self.max_pending_calls, self.concurrency_groups)
+
+    def check_group(self, group: str, method: str) -> None:
+        """Refuse a concurrency group the actor does not define (ValueError naming the valid ones)."""
+        if group in self.concurrency_groups:
+            return
+        where = f"{self.class_name}.{method}"
+        if not self.concurrency_groups:
+            raise ValueError(
+                f"{where} asks for the concurrency group {group!r}, but {self.class_name} defines no concurrency "
+                f"groups. Define them on the class, e.g. @kernelray.remote(concurrency_groups={{{group!r}: 1}}).")
+        raise ValueError(
+            f"{where} asks for the concurrency group {group!r}, which {self.class_name} does not define. Its "
+            f"concurrency groups are: {', '.join(repr(g) for g in self.concurrency_groups)} (methods without a "
+            "group run in the default group, sized by max_concurrency).")
 
 
-def actor_meta(cls, max_task_retries: int = 0) -> ActorMeta:
+def _reject_groups_in_options(options: dict) -> None:
+    if "concurrency_groups" in options:
+        raise ValueError("Setting 'concurrency_groups' is not supported in '.options()'; as in Ray, give them "
+                         "in the class decorator: @kernelray.remote(concurrency_groups={...}).")
+
+
+def actor_meta(cls, max_task_retries: int = 0, max_pending_calls: int = -1,
+               concurrency_groups: dict | None = None) -> ActorMeta:
     methods, is_async = {}, False
     for name, member in inspect.getmembers(cls, lambda m: inspect.isfunction(m) or inspect.ismethod(m)):
         if name.startswith("__") and name.endswith("__") and name != "__call__":
@@ -113,7 +153,7 @@ def actor_meta(cls, max_task_retries: int = 0) -> ActorMeta:
         methods[name] = dict(getattr(member, "__kernelray_method_options__", {}))
     for name in _BUILTIN_METHODS:
         methods[name] = {}
-    return ActorMeta(cls.__name__, methods, is_async, max_task_retries)
+    return ActorMeta(cls.__name__, methods, is_async, max_task_retries, max_pending_calls, concurrency_groups)
 
 
 class ActorClass:
@@ -124,7 +164,10 @@ class ActorClass:
         self._options = validate(dict(options), ACTOR_OPTIONS, "actors")
         self._class_name = cls.__name__
         self._qualname = f"{cls.__module__}.{cls.__qualname__}"
-        self._meta = actor_meta(cls)
+        self._meta = actor_meta(cls, concurrency_groups=dict(self._options.get("concurrency_groups") or {}))
+        for method_name, defaults in self._meta.methods.items():  # a method's group must exist
+            if defaults.get("concurrency_group") is not None:
+                self._meta.check_group(defaults["concurrency_group"], method_name)
         self._blob = None
         self._class_id = None
         self.__name__ = cls.__name__
@@ -144,6 +187,7 @@ class ActorClass:
 
     def options(self, **options) -> "_ActorClassWithOptions":
         validate(options, ACTOR_OPTIONS, "actors")
+        _reject_groups_in_options(options)
         return _ActorClassWithOptions(self, {**self._options, **options})
 
     def remote(self, *args, **kwargs) -> "ActorHandle":
@@ -177,8 +221,11 @@ class ActorClass:
             namespace = current_namespace(core)
         detached = opts.get("lifetime") == "detached"
         meta = self._meta
-        if opts.get("max_task_retries"):
-            meta = ActorMeta(meta.class_name, meta.methods, meta.is_async, opts["max_task_retries"])
+        max_pending_calls = opts.get("max_pending_calls")
+        max_pending_calls = -1 if max_pending_calls is None else max_pending_calls
+        if opts.get("max_task_retries") or max_pending_calls != meta.max_pending_calls:
+            meta = ActorMeta(meta.class_name, meta.methods, meta.is_async, opts.get("max_task_retries") or 0,
+                             max_pending_calls, meta.concurrency_groups)
         concurrency = opts.get("max_concurrency") or (ASYNC_DEFAULT_MAX_CONCURRENCY if meta.is_async else 1)
         resources = resources_of(opts, 0)
         if opts.get("scheduling_strategy") is not None or opts.get("placement_group") is not None:
@@ -239,6 +286,10 @@ class ActorClass:
             extra={"kind": "create", "class_name": self._class_name, "is_async": meta.is_async,
                    "max_concurrency": concurrency, "max_task_retries": meta.max_task_retries},
         )
+        if meta.max_pending_calls != -1:
+            spec.extra["max_pending_calls"] = meta.max_pending_calls
+        if meta.concurrency_groups:
+            spec.extra["concurrency_groups"] = dict(meta.concurrency_groups)
         handle = ActorHandle(actor_id, meta, _owned=True, _detached=detached)
         core.loop.call_soon(core.actor_submitter.submit_creation, spec, detached)
         return handle
@@ -254,6 +305,7 @@ class _ActorClassWithOptions:
 
     def options(self, **options) -> "_ActorClassWithOptions":
         validate(options, ACTOR_OPTIONS, "actors")
+        _reject_groups_in_options(options)
         return _ActorClassWithOptions(self._actor_class, {**self._options, **options})
 
     def bind(self, *args, **kwargs):
@@ -326,6 +378,8 @@ class ActorMethod:
 
     def options(self, **options) -> "ActorMethod":
         validate(options, METHOD_OPTIONS, "actor methods")
+        if options.get("concurrency_group") is not None:
+            self._handle._meta.check_group(options["concurrency_group"], self._name)
         return ActorMethod(self._handle, self._name, self._defaults, {**self._overrides, **options})
 
     def remote(self, *args, **kwargs):

@@ -17,6 +17,7 @@
     │   └── OwnerDiedError      the process that owned the object died
     ├── ObjectStoreFullError    live references pin the whole object store
     ├── RaySystemError          kernelray itself failed (a bug, or a process vanished)
+    ├── PendingCallsLimitExceeded  ``.remote()`` on an actor whose ``max_pending_calls`` are all pending
     ├── NodeDiedError           a node was lost
     └── RuntimeEnvSetupError    a runtime_env could not be applied
 
@@ -250,6 +251,11 @@ class TaskUnschedulableError(RayError):
     """A task can never be scheduled (e.g. hard node affinity to a dead node)."""
 
 
+class PendingCallsLimitExceeded(RayError):
+    """An actor call was refused at ``.remote()``: this process already has the actor's
+    ``max_pending_calls`` calls submitted and not finished.  Nothing was submitted."""
+
+
 def _indent(text: str) -> str:
     return "\n".join("  " + ln for ln in text.splitlines())
 
@@ -286,4 +292,5 @@ __all__ = [
     "RuntimeEnvSetupError",
     "PlacementGroupSchedulingError",
     "TaskUnschedulableError",
+    "PendingCallsLimitExceeded",
 ]

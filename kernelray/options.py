@@ -60,6 +60,19 @@ def _runtime_env(v):
     return None
 
 
+def _max_pending_calls(v):
+    return None if v >= -1 else "must be -1 (no limit) or a positive int (0 also means no limit, as in Ray)"
+
+
+def _concurrency_groups(v):
+    for name, size in v.items():
+        if not isinstance(name, str) or not name:
+            return f"has the group name {name!r}; group names must be non-empty strings"
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            return f"gives the group {name!r} the size {size!r}; each group's max concurrency must be an int >= 1"
+    return None
+
+
 _any = (object,)
 _num = (int, float)
 
@@ -95,15 +108,15 @@ ACTOR_OPTIONS = dict(
     max_restarts=Option((int,), _max_retries, 0),
     max_task_retries=Option((int,), _max_retries, 0),
     max_concurrency=Option((int,), lambda v: None if v >= 1 else "must be >= 1"),
-    max_pending_calls=Option((int,)),
+    max_pending_calls=Option((int,), _max_pending_calls, -1),
     get_if_exists=Option((bool,), None, False),
-    concurrency_groups=Option((dict,)),
+    concurrency_groups=Option((dict,), _concurrency_groups),
     allow_out_of_order_execution=Option((bool,)),
 )
 
 METHOD_OPTIONS = {
     "num_returns": Option((int, str), _num_returns, 1),
-    "concurrency_group": Option((str,)),
+    "concurrency_group": Option((str,), lambda v: None if v else "must be a non-empty group name"),
     "max_task_retries": Option((int,), _max_retries),
     "retry_exceptions": Option((bool, list, tuple), _retry_exceptions),
     "name": Option((str,)),

@@ -12,6 +12,15 @@ worker's task socket, each caller's calls in its submission order, and run:
   any ``async def`` method makes one; ``max_concurrency`` defaults to 1000 as in Ray).
   Plain methods of an async actor run on the loop thread too, so they block it.
 
+Concurrency groups (``concurrency_groups={"io": 2}``, as in Ray): every group has its
+own threads.  In a threaded actor a group is a pool of that many threads; in an async
+actor it is an event loop on its own thread, running at most that many calls at once (a
+semaphore).  The call's group travels in its spec (``extra["cg"]``, set by the caller
+from ``@method(concurrency_group=)`` or ``.options(concurrency_group=)``); calls without
+one run in the default group: the pool or loop above, sized by ``max_concurrency``.  An
+actor with groups always runs concurrently (a threaded actor with a default group of
+one thread, unless ``max_concurrency`` says more).
+
 Concurrent calls finish on other threads.  Only the main thread sends on the task
 socket, so finished results wait in ``done`` and an eventfd wakes the main thread, which
 polls it together with the task socket.
@@ -77,6 +86,9 @@ class ActorHost:
         self.pool: ThreadPoolExecutor | None = None
         self.aio_loop: asyncio.AbstractEventLoop | None = None
         self.semaphore: asyncio.Semaphore | None = None
+        # concurrency groups other than the default: name -> ThreadPoolExecutor (threaded actors)
+        # or (event loop, semaphore) (async actors)
+        self.groups: dict = {}
 
     # -- main thread --------------------------------------------------------------------
     def execute(self, t):
@@ -100,7 +112,10 @@ class ActorHost:
         """An ActorHandle to this actor (``get_runtime_context().current_actor``)."""
         from ..actor import ActorHandle, actor_meta
 
-        meta = actor_meta(type(self.instance), self.options.get("max_task_retries") or 0)
+        opts = self.options
+        max_pending_calls = opts.get("max_pending_calls")
+        meta = actor_meta(type(self.instance), opts.get("max_task_retries") or 0,
+                          -1 if max_pending_calls is None else max_pending_calls, opts.get("concurrency_groups"))
         return ActorHandle(bytes.fromhex(self.actor_id), meta)
 
     def _bound(self, method: str):
@@ -139,26 +154,49 @@ class ActorHost:
         self.instance = instance
         self.executor.actor = instance
         concurrency = int(extra.get("max_concurrency") or 1)
+        groups = extra.get("concurrency_groups") or {}
         if extra.get("is_async"):
             self.mode = ASYNC
-            self.aio_loop = asyncio.new_event_loop()
-            self.semaphore = asyncio.Semaphore(concurrency)
-            threading.Thread(target=self._run_event_loop, name="kernelray-actor-asyncio", daemon=True).start()
-        elif concurrency > 1:
+            self.aio_loop, self.semaphore = self._start_event_loop("kernelray-actor-asyncio", concurrency)
+            for name, size in groups.items():
+                self.groups[name] = self._start_event_loop(f"kernelray-actor-asyncio-{name}", int(size))
+        elif concurrency > 1 or groups:
             self.mode = THREADED
             self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"kernelray-{self.class_name}")
+            for name, size in groups.items():
+                self.groups[name] = ThreadPoolExecutor(int(size),
+                                                       thread_name_prefix=f"kernelray-{self.class_name}-{name}")
         if self.mode != SYNC:
             self.wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             self.poller = zmq.Poller()
             self.poller.register(self.executor.task_sock, zmq.POLLIN)
             self.poller.register(self.wake_fd, zmq.POLLIN)
 
+    def _start_event_loop(self, thread_name: str, size: int):
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=self._run_event_loop, args=(loop,), name=thread_name, daemon=True).start()
+        return loop, asyncio.Semaphore(size)
+
+    def _group(self, t):
+        """Where the call runs: its concurrency group's pool, or (loop, semaphore); default: None."""
+        name = (t.d.get("extra") or {}).get("cg")
+        if name is None:
+            return None
+        group = self.groups.get(name)
+        if group is None:
+            known = ", ".join(repr(g) for g in self.groups) or "none"
+            raise ValueError(f"{t.d['name']} asks for the concurrency group {name!r}, which the actor "
+                             f"{self.class_name} does not define (its groups: {known})")
+        return group
+
     def _dispatch(self, t, method: str):
         ex = self.executor
         try:
+            group = self._group(t)
             if t.d["num_returns"] == STREAMING:
                 raise TypeError(f"{t.d['name']}: streaming (num_returns='streaming') actor methods need an actor "
-                                "that runs one call at a time (no async methods, max_concurrency=1)")
+                                "that runs one call at a time (no async methods, max_concurrency=1, "
+                                "no concurrency_groups)")
             fn = self._bound(method)
             # refs in the arguments belong to this call (its reply registers the ones kept)
             ctx = context.task_local.spec = self._context(t)
@@ -170,9 +208,10 @@ class ActorHost:
         if t.d.get("route"):
             ex.last_route = t.d["route"]
         if self.mode == THREADED:
-            self.pool.submit(self._run_in_thread, t, ctx, fn, args, kwargs)
+            (group or self.pool).submit(self._run_in_thread, t, ctx, fn, args, kwargs)
         else:
-            asyncio.run_coroutine_threadsafe(self._run_coroutine(t, ctx, fn, args, kwargs), self.aio_loop)
+            loop, semaphore = group or (self.aio_loop, self.semaphore)
+            asyncio.run_coroutine_threadsafe(self._run_coroutine(t, ctx, fn, args, kwargs, semaphore), loop)
         return None
 
     def wait_for_input(self, task_sock, timeout_ms: int) -> bool:
@@ -242,10 +281,10 @@ class ActorHost:
             context.task_local.spec = None
         self._complete(result)
 
-    async def _run_coroutine(self, t, ctx, fn, args, kwargs) -> None:
+    async def _run_coroutine(self, t, ctx, fn, args, kwargs, semaphore) -> None:
         ex = self.executor
-        async with self.semaphore:
-            # one thread runs every coroutine: between awaits this is the context of the call running
+        async with semaphore:
+            # one thread runs every coroutine of this group: between awaits this is the context of the call running
             context.task_local.spec = ctx
             try:
                 value = fn(*args, **kwargs)
@@ -268,9 +307,9 @@ class ActorHost:
         retryable = isinstance(exc_info[1], Exception) and ex._retryable(t, exc_info[1])
         return ex._error_result(t, ex._task_error(t.d["name"], exc_info), retryable)
 
-    def _run_event_loop(self) -> None:
-        asyncio.set_event_loop(self.aio_loop)
-        self.aio_loop.run_forever()
+    def _run_event_loop(self, loop) -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_forever()
 
 
 def _error_text(frames) -> str:

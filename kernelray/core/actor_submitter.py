@@ -18,6 +18,15 @@ When the worker dies, calls in flight are sent again to the restarted actor whil
 ``max_task_retries`` allows, else fail with ActorUnavailableError (the actor restarts)
 or ActorDiedError (it is dead; so do all later calls).
 
+Pending-calls limit (``max_pending_calls``, Ray's rule): the user thread that calls
+``.remote()`` checks and takes a slot in ``pending_calls`` (per actor, under
+``pending_lock``) before it builds anything, and raises PendingCallsLimitExceeded when
+the actor's limit is reached.  The loop thread gives the slot back when the call
+finishes or fails (``task_finished``); a call being retried keeps its slot.  The loop
+thread stores a call's results just before it gets there, so a caller that has seen a
+result (``get`` returned) may run ahead of it: at the limit, the user thread first
+frees the slots of calls whose results are already stored.
+
 Handle counting: ActorHandle instances post +1/-1 (and "escaped" when one is pickled) with
 ``loop.call_soon`` -- lock-free, so safe from ``__del__`` -- which keeps them in order with
 the calls the same thread submitted: a handle dropped right after a call is counted
@@ -32,11 +41,12 @@ from __future__ import annotations
 
 import logging
 import pickle
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
 from .. import ids
-from ..exceptions import ActorDiedError, ActorUnavailableError, RaySystemError
+from ..exceptions import ActorDiedError, ActorUnavailableError, PendingCallsLimitExceeded, RaySystemError
 from . import context
 from .memory_store import ERROR, StoredObject
 from .serialization import serialize_error
@@ -84,9 +94,49 @@ class ActorSubmitter:
     def __init__(self, core):
         self.core = core
         self.queues: dict[bytes, ActorQueue] = {}
+        self.pending_lock = threading.Lock()
+        # limited actors only: actor id -> {task id of a call holding a slot: its return ids (None: streaming)}
+        self.pending_calls: dict[bytes, dict[bytes, list | None]] = {}
 
     # -- user thread ---------------------------------------------------------------------------
     def submit_method(self, handle, method: str, args, kwargs, opts: dict):
+        meta = handle._meta
+        limit = meta.max_pending_calls
+        if limit is None or limit <= 0:
+            return self._submit_method(handle, method, args, kwargs, opts)
+        core = self.core
+        actor_id = handle._actor_id.binary()
+        task_id = ids.new_task_id(current_job_id(core), actor_id)
+        num_returns = opts.get("num_returns", 1)
+        returns = None
+        if num_returns not in ("streaming", "dynamic"):
+            returns = [task_id + (i + 1).to_bytes(4, "little") for i in range(max(int(num_returns), 0))]
+        with self.pending_lock:
+            slots = self.pending_calls.setdefault(actor_id, {})
+            if len(slots) >= limit:
+                store = core.store
+                for done in [tid for tid, oids in slots.items() if oids and any(o in store for o in oids)]:
+                    del slots[done]  # finished: the loop thread is about to free it
+            if len(slots) >= limit:
+                raise PendingCallsLimitExceeded(
+                    f"The call {meta.class_name}.{method} was not submitted: this process already has {len(slots)} "
+                    f"calls to the actor {meta.class_name} ({actor_id.hex()}) submitted and not finished, and the "
+                    f"actor's max_pending_calls is {limit}. Wait for some of them (kernelray.get / kernelray.wait) "
+                    f"before calling again, or raise the limit with {meta.class_name}.options(max_pending_calls=...).")
+            slots[task_id] = returns
+        try:
+            return self._submit_method(handle, method, args, kwargs, opts, task_id)
+        except BaseException:
+            self._release_slot(actor_id, task_id)  # nothing was submitted
+            raise
+
+    def _release_slot(self, actor_id: bytes, task_id: bytes) -> None:
+        with self.pending_lock:
+            slots = self.pending_calls.get(actor_id)
+            if slots is not None and slots.pop(task_id, False) is not False and not slots:
+                del self.pending_calls[actor_id]
+
+    def _submit_method(self, handle, method: str, args, kwargs, opts: dict, task_id: bytes | None = None):
         from ..object_ref import ObjectRef, ObjectRefGenerator
 
         core = self.core
@@ -101,7 +151,7 @@ class ActorSubmitter:
         job_id = current_job_id(core)
         actor_id = handle._actor_id.binary()
         spec = TaskSpec(
-            task_id=ids.new_task_id(job_id, actor_id),
+            task_id=task_id or ids.new_task_id(job_id, actor_id),
             name=opts.get("name") or name,
             fn_id="",
             fn_blob=b"",
@@ -119,6 +169,9 @@ class ActorSubmitter:
             extra={"m": method},
             nested_refs=nested,
         )
+        group = opts.get("concurrency_group")
+        if group is not None:
+            spec.extra["cg"] = group  # the actor runs the call in this concurrency group
         if streaming:
             state = core.submitter.register_generator(spec.task_id)
             core.loop.call_soon(self.submit, spec)
@@ -224,6 +277,8 @@ class ActorSubmitter:
 
     # -- results (loop thread; called by the TaskSubmitter) ------------------------------------------
     def task_finished(self, spec: TaskSpec) -> None:
+        if self.pending_calls:
+            self._release_slot(spec.actor_id, spec.task_id)  # its max_pending_calls slot, if it holds one
         if spec.extra.get("kind") == "create":
             if spec.state == FAILED:  # an argument of the constructor failed: so does the actor
                 self._creation_failed(spec)
@@ -356,6 +411,8 @@ class ActorSubmitter:
 
     def _fail(self, spec: TaskSpec, err: StoredObject) -> None:
         self.core.submitter._finish(spec, [err] * max(spec.num_returns, 1), FAILED)
+        if self.pending_calls:
+            self._release_slot(spec.actor_id, spec.task_id)  # (a failed streaming call skips task_finished)
 
     # -- handles and the actor's lifetime (loop thread) ----------------------------------------------
     def _queue(self, actor_id: bytes, owned: bool = False, detached: bool = False) -> ActorQueue:
