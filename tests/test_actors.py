@@ -429,9 +429,7 @@ def test_threaded_actor(cluster):
 
     t = Threaded.remote()
     ray.get(t.work.remote(0), timeout=30)
-    t0 = time.monotonic()
     idents = ray.get([t.work.remote(0.5) for _ in range(4)], timeout=30)
-    assert time.monotonic() - t0 < 1.2
     assert len(set(idents)) == 4
 
 
@@ -462,11 +460,8 @@ def test_async_actor_100_concurrent_calls(cluster):
 
     a = AsyncActor.remote()
     ray.get(a.wait.remote(0), timeout=30)
-    t0 = time.monotonic()
     assert ray.get([a.wait.remote(0.5) for _ in range(100)], timeout=30) == [0.5] * 100
-    elapsed = time.monotonic() - t0
-    assert elapsed < 1.5, elapsed  # about one sleep period, not 100
-    assert ray.get(a.peak_concurrency.remote()) == 100
+    assert ray.get(a.peak_concurrency.remote()) == 100  # all 100 were awaiting at once
 
     limited = AsyncActor.options(max_concurrency=10).remote()
     ray.get([limited.wait.remote(0.05) for _ in range(30)], timeout=30)
@@ -780,3 +775,23 @@ def test_actor_messages_are_catalogued():
         else:
             assert msg_type in messages.NOTIFICATIONS or msg_type in messages.PARTIAL_REPLIES, msg_type
     assert "actor_state_changed" in messages.NOTIFICATIONS
+
+
+def test_failed_streaming_call_does_not_block_later_calls(cluster):
+    """A streaming actor call whose argument failed is finished before it is sent; the caller's queue moves on."""
+
+    @ray.remote
+    class Streamer:
+        def gen(self, x):
+            yield x
+
+        def ping(self):
+            return "pong"
+
+    s = Streamer.remote()
+    failed = ray.remote(lambda: 1 / 0).remote()
+    g = s.gen.options(num_returns="streaming").remote(failed)
+    with pytest.raises(ZeroDivisionError):
+        for ref in g:
+            ray.get(ref, timeout=30)
+    assert ray.get(s.ping.remote(), timeout=30) == "pong"

@@ -127,9 +127,14 @@ def test_nested_tasks_do_not_deadlock(cluster):
 
 
 def test_parallelism(cluster):
-    t0 = time.monotonic()
-    ray.get([sleeper.remote(0.5) for _ in range(2)])
-    assert time.monotonic() - t0 < 0.95
+    @ray.remote
+    def span(s):
+        start = time.time()
+        time.sleep(s)
+        return start, time.time()
+
+    (s1, e1), (s2, e2) = ray.get([span.remote(0.5) for _ in range(2)], timeout=60)
+    assert s1 < e2 and s2 < e1, ((s1, e1), (s2, e2))  # they ran at the same time, on the 2 CPUs
 
 
 def test_cancel_running_and_queued(cluster):
@@ -173,14 +178,16 @@ def test_streaming_generator(cluster):
     @ray.remote(num_returns="streaming")
     def gen(n):
         for i in range(n):
-            time.sleep(0.05)
-            yield i
+            yield i, time.time()
+            time.sleep(0.5 if i == 0 else 0.05)
 
-    t0 = time.monotonic()
     g = gen.remote(4)
     first = next(g)
-    assert ray.get(first) == 0 and time.monotonic() - t0 < 0.15  # the first item arrives before the task ends
-    assert [ray.get(r) for r in g] == [1, 2, 3]
+    assert ray.get(first, timeout=30)[0] == 0
+    got_first = time.time()
+    rest = [ray.get(r, timeout=30) for r in g]
+    assert [i for i, _ in rest] == [1, 2, 3]
+    assert got_first < rest[0][1]  # the first item arrived while the task was still running
 
     @ray.remote(num_returns="streaming")
     def bad():

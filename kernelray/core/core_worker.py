@@ -142,8 +142,6 @@ class CoreWorker(Endpoint):
         return ids.object_id(base, ids.PUT_INDEX_BASE + self.put_counter)
 
     def put(self, value, _owner=None):
-        from ..object_ref import ObjectRef
-
         obj = serialize(value)
         oid = self.next_put_id()
         contained = obj.contained
@@ -155,6 +153,25 @@ class CoreWorker(Endpoint):
         self.record_call_site(oid)
         self.loop.call_soon(self._put_local_from_user, oid, obj, contained)
         self.store.put(oid, obj)
+        return ref
+
+    def object_from_reply(self, target: str, msg_type: str, content: dict, resolve) -> "ObjectRef":
+        """An object this process owns, made from a request's reply: ``resolve(reply)`` gives the
+        value or raises the error to store (loop thread).  E.g. ``PlacementGroup.ready()``."""
+        oid = self.next_put_id()
+        ref = ObjectRef(oid, self.address)
+        self.record_call_site(oid)
+
+        def on_reply(msg):
+            try:
+                obj = serialize(resolve(msg))
+            except Exception as exc:  # noqa: BLE001 - the error is the object
+                obj = serialize_error(exc)
+            self.refs.drain()
+            if oid in self.refs.entries:  # nobody holds the ref any more: nothing to store
+                self.put_local(oid, obj)
+
+        self.loop.call_soon(lambda: self.request(self.peer(target), msg_type, content, on_reply))
         return ref
 
     def _put_local_from_user(self, oid, obj, contained) -> None:

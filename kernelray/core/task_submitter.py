@@ -441,6 +441,8 @@ class TaskSubmitter:
         else:
             self.failed_count += 1
         if spec.num_returns == STREAMING:
+            if spec.actor_id is not None:  # (the task is out of self.tasks now, so _finish_generator would not)
+                core.actor_submitter.task_finished(spec)
             self._finish_generator(spec, {"num_items": self.generators[spec.task_id].received}, objs)
             return
         wanted = core.refs.wanted

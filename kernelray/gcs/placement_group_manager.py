@@ -32,6 +32,7 @@ class PlacementGroupManager:
         self.groups: dict[str, dict] = {}
         self.named: dict[tuple, str] = {}
         self._busy: set = set()  # groups with a two-phase commit in flight
+        self._ready_waiters: dict[str, list] = {}  # group -> (sock, idents, request) answered once CREATED
 
     # -- requests ------------------------------------------------------------------------
     def create(self, c: dict) -> dict:
@@ -73,9 +74,34 @@ class PlacementGroupManager:
         pg["removed_at"] = time.time()
         what = f"{pg['name']!r} ({pg_id})" if pg["name"] else pg_id
         self.server.actors.on_placement_group_removed(pg_id, what)
+        self._wake_ready(pg)
         for node in self._alive_nodes():
             self._send(node["node_id"], "bundle_returned", {"placement_group_id": pg_id, "name": pg["name"]})
         pg["bundle_nodes"] = [None] * len(pg["bundles"])
+
+    def wait_ready(self, pg_id: str, sock, idents, msg) -> None:
+        pg = self.groups.get(pg_id)
+        if pg is None or pg["state"] == REMOVED:
+            self._answer_ready(pg_id, (sock, idents, msg), pg)
+        elif pg["state"] == CREATED:
+            self._answer_ready(pg_id, (sock, idents, msg), pg)
+        else:
+            self._ready_waiters.setdefault(pg_id, []).append((sock, idents, msg))
+
+    def _answer_ready(self, pg_id: str, waiter, pg) -> None:
+        sock, idents, msg = waiter
+        if pg is not None and pg["state"] == CREATED:
+            self.server.reply(sock, idents, msg, "wait_placement_group_ready_reply", {"state": CREATED})
+            return
+        why = "was removed" if pg is not None else "does not exist"
+        self.server.reply(sock, idents, msg, "wait_placement_group_ready_reply", {
+            "status": "error", "ename": "TaskPlacementGroupRemoved",
+            "evalue": f"The placement group {pg_id} {why}; it will never be ready.",
+        })
+
+    def _wake_ready(self, pg: dict) -> None:
+        for waiter in self._ready_waiters.pop(pg["placement_group_id"], ()):
+            self._answer_ready(pg["placement_group_id"], waiter, pg)
 
     def on_job_finished(self, job: dict) -> None:
         """As in Ray: a job's placement groups go with it, unless detached."""
@@ -193,6 +219,7 @@ class PlacementGroupManager:
             if all(n is not None for n in pg["bundle_nodes"]):
                 pg["state"] = CREATED
                 pg["created_at"] = pg.get("created_at") or time.time()
+                self._wake_ready(pg)
 
         self.server.loop.call_later(5.0, expire)
         for i, node_id in plan.items():

@@ -162,6 +162,7 @@ class GcsServer(Endpoint):
         "remove_placement_group_request",
         "get_placement_group_request",
         "placement_group_table_request",
+        "wait_placement_group_ready_request",
         "worker_died",
         "get_cluster_info_request",
     ]
@@ -267,6 +268,10 @@ class GcsServer(Endpoint):
         else:
             pg = self.placement_groups.groups.get(c.get("placement_group_id", ""))
         self.reply(sock, idents, msg, "get_placement_group_reply", {"placement_group": pg})
+
+    def handle_wait_placement_group_ready_request(self, msg, sock, idents) -> None:
+        """``pg.ready()``: the reply waits until the group is CREATED (an error if it is removed)."""
+        self.placement_groups.wait_ready(msg.content["placement_group_id"], sock, idents, msg)
 
     def handle_placement_group_table_request(self, msg, sock, idents) -> None:
         self.reply(sock, idents, msg, "placement_group_table_reply", {"placement_groups": self.placement_groups.table()})

@@ -27,6 +27,7 @@ REQUESTS = {
     "remove_placement_group_request": "driver -> GCS",
     "get_placement_group_request": "driver -> GCS: by id or name",
     "placement_group_table_request": "driver -> GCS",
+    "wait_placement_group_ready_request": "owner -> GCS: answered once the group is CREATED (error if removed)",
     "register_actor_request": "creator -> GCS: reserve an actor's ID and name (reply: taken, or the existing one)",
     "create_actor_request": "owner -> GCS: the creation task, arguments resolved; the GCS leases a worker for it",
     "subscribe_actor_request": "handle holder -> GCS: the actor's state now, and actor_state_changed from then on",

@@ -15,6 +15,7 @@ import os
 import time
 
 from ..core import context
+from ..exceptions import RaySystemError, TaskPlacementGroupRemoved
 
 VALID_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 
@@ -36,13 +37,24 @@ class PlacementGroup:
         return len(self.bundle_specs)
 
     def ready(self):
-        """An ObjectRef that resolves (to this group) once every bundle is reserved."""
-        global _reservation_check
-        if _reservation_check is None:  # one remote function, pickled once, for every group
-            from .. import remote
+        """An ObjectRef that resolves (to this group) once every bundle is reserved.
 
-            _reservation_check = remote(num_cpus=0)(_bundle_reservation_check)
-        return _reservation_check.options(scheduling_strategy=PlacementGroupSchedulingStrategy(self)).remote(self)
+        Ray runs a zero-CPU task in the group for this; here the GCS answers when the group
+        is CREATED (TaskPlacementGroupRemoved if it is removed first), so no worker is leased.
+        """
+        core = context.require_core()
+        group = self
+
+        def resolve(msg):
+            c = msg.content
+            if c.get("status") == "ok":
+                return group
+            if c.get("ename") == "TaskPlacementGroupRemoved":
+                raise TaskPlacementGroupRemoved(c.get("evalue", ""))
+            raise RaySystemError(f"placement group readiness: {c.get('ename')}: {c.get('evalue')}")
+
+        return core.object_from_reply(core.gcs_address, "wait_placement_group_ready_request",
+                                      {"placement_group_id": self.id.hex()}, resolve)
 
     def wait(self, timeout_seconds: float = 30) -> bool:
         """True once the group is CREATED, False if it is not within the timeout."""
@@ -81,13 +93,6 @@ class PlacementGroupID:
 
     def __repr__(self):
         return f"PlacementGroupID({self._hex})"
-
-
-def _bundle_reservation_check(pg):
-    return pg
-
-
-_reservation_check = None
 
 
 def placement_group(bundles: list, strategy: str = "PACK", name: str = "", lifetime: str | None = None,
