@@ -191,6 +191,9 @@ def test_remote_error_shows_cell_line_numbers(nb_kernel):
     ("%%remote -o 2bad\nx = 1", "-o needs a variable name"),
     ("%%remote\n\n", "empty"),
     ("%remote", "needs an expression"),
+    ("%remote --get --noblock f()", "Usage: %remote [--get]"),
+    ("%remote --bogus f()", "unknown option '--bogus'"),
+    ("%%remote\nx = 1\n!ls", "line 3 `!ls` is IPython syntax"),
 ])
 def test_remote_misuse_is_a_usage_error(nb_kernel, cell, fragment):
     k = nb_kernel
@@ -198,6 +201,17 @@ def test_remote_misuse_is_a_usage_error(nb_kernel, cell, fragment):
     assert not k.errors(msg_id)  # IPython shows a UsageError as a message, without a traceback
     stderr = k.text(msg_id, "stderr")
     assert stderr.startswith("UsageError: ") and fragment in stderr, stderr
+
+
+def test_remote_line_magic_with_options(nb_kernel):
+    k = nb_kernel
+    k.run("c = 6\nval = %remote --get --num-cpus 1 c * 7\nref = %remote --noblock -- -c")
+    assert k.eval("val, type(ref).__name__, kernelray.get(ref)") == (42, "ObjectRef", -6)
+    cell = k.run("%remote -o kept c + 1")
+    assert k.result(cell)["text/plain"] == "7"  # the value shows; `kept` is its ObjectRef
+    assert k.eval("type(kept).__name__, kernelray.get(kept)") == ("ObjectRef", 7)
+    cell = k.run("%remote print('line magic output') or c;")
+    assert "line magic output" in k.text(cell) and k.result(cell) is None
 
 
 def test_remote_cell_ships_only_what_it_reads(nb_kernel):

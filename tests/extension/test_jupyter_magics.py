@@ -108,6 +108,124 @@ def test_remote_cell_runtime_options(ip):
     kernelray.cancel(ref)
 
 
+# -- %remote [options] expr --------------------------------------------------------------------
+@pytest.mark.parametrize("line, flags, expr", [
+    ("f(3)", "", "f(3)"),
+    ("--get f(3)", "--get ", "f(3)"),
+    ("--num-cpus 2 --resources '{\"a b\": 1}' f(x) + 1", "--num-cpus 2 --resources '{\"a b\": 1}' ", "f(x) + 1"),
+    ("-o r --noblock g(1, 2)", "-o r --noblock ", "g(1, 2)"),
+    ("-or --output=s --num-c 1 h()", "-or --output=s --num-c 1 ", "h()"),  # as argparse: attached, =, prefix
+    ("--num-cpus -1 x", "--num-cpus -1 ", "x"),  # an option's value is the next token, even "-1"
+    ("-- -x", "", "-x"),  # `--` ends the options
+    ("--get  ", "--get  ", ""),
+    ('"--get".upper()', "", '"--get".upper()'),  # the expression is the rest of the line, verbatim
+    ("  a  --get  ", "  ", "a  --get"),
+])
+def test_split_line_options_then_expression(line, flags, expr):
+    from kernelray.extension.magics import KernelrayMagics, split_line
+
+    assert split_line(KernelrayMagics.remote.parser, line) == (flags, expr)
+
+
+def test_remote_line_takes_the_cell_options(ip):
+    ip.user_ns.update(base=5, ref=kernelray.put(37))
+    assert ip.run_line_magic("remote", "--get base + ref") == 42  # free variables from the notebook
+    result, _ = run(ip, "x = %remote --get --num-cpus 0.5 base * 3\ny = %remote base * 4;\n")
+    assert result.error_in_exec is None, result.error_in_exec
+    assert (ip.user_ns["x"], ip.user_ns["y"]) == (15, None)  # a trailing `;` hides the value, as with %time
+    ref = ip.run_line_magic("remote", "--noblock base + 1")
+    assert isinstance(ref, kernelray.ObjectRef) and kernelray.get(ref) == 6
+    assert ip.run_line_magic("remote", "--noblock -o later base + 2") is None
+    assert kernelray.get(ip.user_ns["later"]) == 7
+    assert ip.run_line_magic("remote", "-o kept base + 3") == 8  # blocking: the value, -o keeps the ObjectRef
+    assert isinstance(ip.user_ns["kept"], kernelray.ObjectRef) and kernelray.get(ip.user_ns["kept"]) == 8
+    assert ip.run_line_magic("remote", "--get --output=val base + 4") == 9 and ip.user_ns["val"] == 9
+    assert ip.run_line_magic("remote", "-- -base") == -5
+    result, _ = run(ip, "s = %remote {base}")
+    assert ip.user_ns["s"] == {5}  # the line is Python: no IPython {var} expansion
+    ref = ip.run_line_magic("remote", "--resources '{\"unobtainium\": 1}' --noblock 1")
+    ready, _ = kernelray.wait([ref], timeout=0.5)
+    assert not ready  # infeasible: pending, so the resources were applied
+    kernelray.cancel(ref)
+
+
+def test_remote_line_in_a_cell_actor(ip):
+    ip.user_ns["base"] = 5
+    ip.run_cell_magic("remote", "--actor linebox", "kept = 100")
+    assert ip.run_line_magic("remote", "--actor linebox kept + base") == 105
+    ip.user_ns["kept"] = -1  # a notebook variable of the same name: the actor's own wins
+    assert ip.run_line_magic("remote", "--actor linebox kept") == 100
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("", "needs an expression"),
+    ("--get --num-cpus 1", "needs an expression"),
+    ("--get --noblock f(1)", "cannot go with --noblock"),
+    ("--bogus f()", "unknown option '--bogus'"),
+    ("-x", "goes after '--'"),
+    ("--num f()", "ambiguous option '--num'"),
+    ("--num-cpus abc f()", "invalid float value"),
+    ("--num-gpus -2 f()", ">= 0"),
+    ("--resources [1] f()", "JSON object of resource names"),
+    ("--resources '{\"CPU\": 1}' f()", "not in --resources"),
+    ("-o 2bad f()", "-o needs a variable name"),
+    ("-o", "expected one argument"),
+    ("%time f()", "`%time f()` is IPython syntax"),
+])
+def test_remote_line_usage_errors(ip, monkeypatch, line, fragment):
+    from IPython.core.error import UsageError
+    from kernelray.extension import magics
+
+    monkeypatch.setattr(magics, "_remote_run_cell", lambda: pytest.fail("submitted despite a usage error"))
+    with pytest.raises(UsageError) as info:
+        ip.run_line_magic("remote", line)
+    text = str(info.value)
+    assert text.startswith("%remote") and fragment in text, text
+    assert text.endswith(f"Usage: {magics.LINE_USAGE}")  # the line form's usage, not the cell's
+
+
+# -- IPython syntax inside a %%remote cell ------------------------------------------------------
+def test_magic_lines_found_only_where_ipython_sees_them():
+    from kernelray.extension.magics import magic_lines
+
+    src = ("#%%remote\na = 1\n%time b = 2\n!ls -l \\\n  more\nz = !ls\nq = %env\nw?\n"
+           "y = (a\n     % 3)\ns = '''\n%notmagic\n!not a command\n'''\nbad syntax here(\n")
+    assert magic_lines(src) == [(3, "%time b = 2"), (4, "!ls -l \\"), (6, "z = !ls"), (7, "q = %env"), (8, "w?")]
+    assert magic_lines("#%%remote\nx = 1\n") == []
+
+
+def test_remote_cell_with_a_magic_is_refused_before_submitting(ip, monkeypatch):
+    from IPython.core.error import UsageError
+    from kernelray.extension import magics
+
+    monkeypatch.setattr(magics, "_remote_run_cell", lambda: pytest.fail("submitted a cell with a magic"))
+    with pytest.raises(UsageError) as info:
+        ip.run_cell_magic("remote", "x", "x = 1\n%timeit x + 1\n!pip install nothing\nx")
+    text = str(info.value)
+    assert text.startswith("%%remote: line 3 `%timeit x + 1`, line 4 `!pip install nothing` are IPython syntax")
+    assert "nothing was submitted" in text and text.endswith(f"Usage: {magics.CELL_USAGE}")
+    result, cap = run(ip, "%%remote --actor magicbox\n%pip list")
+    assert isinstance(result.error_in_exec, UsageError) and "line 2 `%pip list`" in cap.stderr
+    assert "magicbox" not in {key[1] for key in ip.magics_manager.registry["KernelrayMagics"].actor_handles}
+    # a real SyntaxError stays a SyntaxError, with the cell's numbering
+    with pytest.raises(SyntaxError) as info:
+        ip.run_cell_magic("remote", "", "x = 1\ny = (\n")
+    assert info.value.filename.startswith("<remote-cell-")
+
+
+def test_remote_cell_python_that_looks_like_a_magic_runs(ip):
+    ip.user_ns["base"] = 5
+    cell = "y = (base\n     % 3)\ns = '''\n%not a magic\n!nor a command\n'''\ny, s.split()"
+    assert ip.run_cell_magic("remote", "", cell) == (2, ["%not", "a", "magic", "!nor", "a", "command"])
+
+
+def test_time_above_remote_times_the_remote_cell(ip):
+    ip.user_ns["base"] = 5
+    result, cap = run(ip, "%%time\n%%remote\nbase * 2")
+    assert result.error_in_exec is None, result.error_in_exec
+    assert "Wall time" in cap.stdout
+
+
 # -- interrupts, in-process ----------------------------------------------------------------------
 def test_keyboard_interrupt_in_a_cell_cancels_its_tasks(ip):
     ip.run_cell("import time, kernelray\n@kernelray.remote\ndef nap():\n    time.sleep(60)\n")
