@@ -18,12 +18,16 @@ Choices, where Ray leaves room:
   that asks for nothing (no ``num_cpus``/``num_gpus``/``resources``) holds no CPU for its
   lifetime, as in Ray, and is placed without the 1-CPU check: it fits on any node.  An
   actor that asks (``num_cpus=1``) holds that for its lifetime.
-* Lifetime.  A non-detached actor dies with its owner (the driver or worker that created
-  it) and when the owner drops its last handle, once the calls it made are done.  If a
-  handle was ever pickled out of the owner (passed to a task or actor, put in the object
-  store), other processes may hold it and we do not count those: the actor then lives
-  until its owner exits or it is killed.  Handles got with ``get_actor`` never keep an
-  actor alive or kill it.
+* Lifetime (Ray's rule).  A non-detached actor dies with its owner (the driver or worker
+  that created it), and once every handle to it is gone -- in the owner and in every
+  process a handle was pickled to (task and actor arguments, ``put`` objects, task
+  returns) -- and the calls made through them are done.  As in Ray, each such handle
+  holds a ref to the actor's "dummy" object, owned by the creator, so the ordinary
+  borrower protocol counts them: the owner kills the actor when it holds no handle, has
+  no call pending, and the dummy object has no reference left anywhere.  A named actor
+  follows the same rule.  Handles got with ``get_actor`` (or ``get_if_exists``,
+  ``current_actor``) hold no such ref: they never keep an actor alive or kill it.
+  Detached actors live until ``kill``.
 * Ordering.  One caller's calls run in the order it made them (a call whose ObjectRef
   arguments are not ready holds back the calls after it).  Calls from different callers
   interleave.  Threaded and async actors start calls in that order and finish them in
@@ -52,7 +56,7 @@ import cloudpickle
 from .core import context
 from .core.actor_host import ActorExit, exit_actor  # noqa: F401 - kernelray.actor.exit_actor
 from .core.actor_submitter import HANDLE_ADDED, HANDLE_DROPPED, HANDLE_ESCAPED
-from .core.serialization import export_code
+from .core.serialization import contained_refs_sink, export_code
 from .options import ACTOR_OPTIONS, METHOD_OPTIONS, resources_of, validate
 
 ASYNC_DEFAULT_MAX_CONCURRENCY = 1000
@@ -207,6 +211,7 @@ class ActorClass:
     def _remote(self, args, kwargs, opts: dict) -> "ActorHandle":
         from . import api, ids
         from .core.actor_submitter import current_job_id, current_namespace
+        from .object_ref import ObjectRef
         from .core.task_spec import TaskSpec
         from .util.scheduling_strategies import to_wire
 
@@ -236,8 +241,10 @@ class ActorClass:
         strategy = to_wire(opts.get("scheduling_strategy"))
         init_name = f"{self._class_name}.__init__"
         args_blob, deps, nested = core.serialize_args(init_name, getattr(self._cls, "__init__", None), args, kwargs)
-        for r in nested:  # refs inside constructor arguments: kept for the owner's lifetime
-            core.ref_events.append((2, r._id, None))
+        if detached:
+            for r in nested:  # refs inside a detached actor's constructor arguments: kept for the owner's lifetime
+                core.ref_events.append((2, r._id, None))
+            nested = ()
         class_id, blob = self._export()
         job_id = current_job_id(core)
         actor_id = ids.new_actor_id(job_id)
@@ -290,8 +297,12 @@ class ActorClass:
             spec.extra["max_pending_calls"] = meta.max_pending_calls
         if meta.concurrency_groups:
             spec.extra["concurrency_groups"] = dict(meta.concurrency_groups)
-        handle = ActorHandle(actor_id, meta, _owned=True, _detached=detached)
-        core.loop.call_soon(core.actor_submitter.submit_creation, spec, detached)
+        # the owner's handle holds a ref to the actor's dummy object: handles pickled from it take the
+        # ref along, so every process holding one is a borrower the owner counts (Ray's scheme)
+        scope = None if detached else ObjectRef(ids.actor_handle_object_id(actor_id), core.address)
+        handle = ActorHandle(actor_id, meta, _owned=True, _detached=detached, _scope=scope)
+        # refs inside the constructor arguments are held until the actor is dead (a restart re-runs it)
+        core.loop.call_soon(core.actor_submitter.submit_creation, spec, detached, nested)
         return handle
 
 
@@ -318,13 +329,16 @@ class ActorHandle:
     Picklable: pass it to tasks and other actors, which call the actor directly.
     """
 
-    def __init__(self, actor_id: bytes, meta: ActorMeta, _owned: bool = False, _detached: bool = False):
+    def __init__(self, actor_id: bytes, meta: ActorMeta, _owned: bool = False, _detached: bool = False,
+                 _scope=None):
         self._actor_id = ActorID(actor_id)
         self._meta = meta
         self._core = None
+        # a ref to the actor's dummy object (None: this handle does not keep the actor alive)
+        self._scope = _scope
         core = context.core
         if core is not None:
-            core.loop.call_soon(core.actor_submitter.handle_event, HANDLE_ADDED, actor_id, _owned, _detached)
+            core.loop.call_soon(core.actor_submitter.handle_event, HANDLE_ADDED, actor_id, _owned, _detached, _scope)
             self._core = core
 
     def __getattr__(self, name: str):
@@ -336,13 +350,21 @@ class ActorHandle:
     def __del__(self):
         core = self.__dict__.get("_core")
         if core is not None and core is context.core:
-            core.loop.call_soon(core.actor_submitter.handle_event, HANDLE_DROPPED, self._actor_id.binary())
+            core.loop.call_soon(core.actor_submitter.handle_event, HANDLE_DROPPED, self._actor_id.binary(), False,
+                                False, self.__dict__.get("_scope") is not None)
 
     def __reduce__(self):
-        core = context.core
-        if core is not None:
-            core.loop.call_soon(core.actor_submitter.handle_event, HANDLE_ESCAPED, self._actor_id.binary())
-        return _rebuild_handle, (self._actor_id.binary(), self._meta)
+        scope = self._scope
+        if scope is None:
+            return _rebuild_handle, (self._actor_id.binary(), self._meta)
+        if contained_refs_sink() is None:
+            # pickled outside kernelray's serialization (nothing records the ref inside): the
+            # owner keeps the actor for its lifetime, as it does for any ref that escapes
+            core = context.core
+            if core is not None:
+                core.loop.call_soon(core.actor_submitter.handle_event, HANDLE_ESCAPED, self._actor_id.binary())
+        # the dummy ref travels inside: the receiver borrows it from the owner like any ObjectRef
+        return _rebuild_handle, (self._actor_id.binary(), self._meta, scope)
 
     def __eq__(self, other):
         return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
@@ -357,8 +379,8 @@ class ActorHandle:
         return sorted(set(super().__dir__()) | set(self._meta.methods))
 
 
-def _rebuild_handle(actor_id: bytes, meta: ActorMeta) -> ActorHandle:
-    return ActorHandle(actor_id, meta)
+def _rebuild_handle(actor_id: bytes, meta: ActorMeta, scope=None) -> ActorHandle:
+    return ActorHandle(actor_id, meta, _scope=scope)
 
 
 class ActorMethod:

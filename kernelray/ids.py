@@ -56,6 +56,23 @@ def object_id(task_id: bytes, index: int) -> bytes:
     return task_id + _pack_index(index)
 
 
+ACTOR_HANDLE_PREFIX = b"\x00" * 8
+
+
+def actor_handle_object_id(actor_id: bytes) -> bytes:
+    """The actor's "dummy" object (as Ray's ``ObjectID::ForActorHandle``): never stored, only
+    reference-counted.  Every handle that can keep the actor alive holds a ref to it, so the
+    owner's borrower protocol tells when the last handle anywhere is gone."""
+    return ACTOR_HANDLE_PREFIX + actor_id + _pack_index(1)
+
+
+def actor_of_handle_object(oid: bytes) -> bytes | None:
+    """The actor ID if ``oid`` is an actor's dummy object, else None."""
+    if len(oid) == 28 and oid[:8] == ACTOR_HANDLE_PREFIX and oid[24:] == _pack_index(1):
+        return oid[8:24]
+    return None
+
+
 def object_index(oid: bytes) -> int:
     return _unpack_index(oid[24:28])[0]
 

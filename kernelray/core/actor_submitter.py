@@ -30,11 +30,19 @@ frees the slots of calls whose results are already stored.
 Handle counting: ActorHandle instances post +1/-1 (and "escaped" when one is pickled) with
 ``loop.call_soon`` -- lock-free, so safe from ``__del__`` -- which keeps them in order with
 the calls the same thread submitted: a handle dropped right after a call is counted
-after that call is queued.  When the owner holds no handle any more, none ever
-left the process and no call is pending, it asks the GCS to kill the actor (Ray's
-"out of scope").  A handle that was pickled (passed to a task or actor, put in the
-object store) may live elsewhere, which we do not track: then the actor lives until
-its owner exits or it is killed.
+after that call is queued.
+
+Lifetime across processes (Ray's scheme): a non-detached actor's handles hold a ref to
+its "dummy" object (``ids.actor_handle_object_id``), owned by the creator.  A pickled
+handle carries that ref, so every process a handle reaches (task or actor arguments,
+``put`` objects, returns) is a borrower, counted by the ordinary borrower protocol.  A
+borrower's queue keeps its handles' ref while it has handles or calls not finished,
+then lets go (``borrow_removed``).  The owner asks the GCS to kill the actor ("out of
+scope") when it holds no handle, has no call pending, and the dummy object's entry is
+gone (no local ref, pending task, containing object or borrower left); ``scope_freed``
+is called when that entry is freed.  Handles pickled outside kernelray's serialization
+("escaped") keep the actor until its owner exits.  Refs inside a non-detached actor's
+constructor arguments are held by its owner until the actor is dead.
 """
 
 from __future__ import annotations
@@ -85,6 +93,9 @@ class ActorQueue:
     detached: bool = False
     escaped: bool = False
     released: bool = False
+    scoped: int = 0  # handles here that hold a ref to the actor's dummy object
+    scope_ref: object = None  # (not the owner) one of those refs, kept while handles or calls remain
+    ctor_refs: tuple = ()  # (the owner) refs inside the constructor's arguments, held until DEAD
     subscribed: bool = False
     pump_scheduled: bool = False
     death_error: StoredObject | None = None
@@ -183,9 +194,10 @@ class ActorSubmitter:
         return None if nret == 0 else refs
 
     # -- submission (loop thread) ------------------------------------------------------------------
-    def submit_creation(self, spec: TaskSpec, detached: bool) -> None:
+    def submit_creation(self, spec: TaskSpec, detached: bool, ctor_refs=()) -> None:
         """The owner's creation task: resolve its arguments, then hand it to the GCS."""
         q = self._queue(spec.actor_id, owned=True, detached=detached)
+        q.ctor_refs = tuple(ctor_refs)
         self.core.submitter.submit(spec)
         self._maybe_release(q)
 
@@ -294,6 +306,8 @@ class ActorSubmitter:
                 pass
             if q.pending and q.pending[0].task_id in q.ready:
                 self._schedule_pump(q)
+        if q.scope_ref is not None:
+            self._check_scope(q)
         if q.handles <= 0:
             self._on_no_handles(q)
 
@@ -344,6 +358,7 @@ class ActorSubmitter:
             if q.state == DEAD:
                 return
             q.state = DEAD
+            q.ctor_refs = ()  # no restart will need them
             q.death_error = serialize_error(actor_died_error(info, buffers))
             self._connection_lost(q, dead=True)
             self._fail_ready(q)
@@ -430,10 +445,19 @@ class ActorSubmitter:
                          lambda m: self.on_state(actor_id, m.content.get("actor"), m.buffers))
         return q
 
-    def handle_event(self, kind: int, actor_id: bytes, owned: bool = False, detached: bool = False) -> None:
-        """An ActorHandle of ``actor_id`` appeared, went, or was pickled (posted by the handle)."""
+    def handle_event(self, kind: int, actor_id: bytes, owned: bool = False, detached: bool = False,
+                     scope=None) -> None:
+        """An ActorHandle of ``actor_id`` appeared, went, or was pickled (posted by the handle).
+
+        ``scope``: added -- the handle's ref to the actor's dummy object (None: it has none);
+        dropped -- whether it had one."""
         if kind == HANDLE_ADDED:
-            self._queue(actor_id, owned, detached).handles += 1
+            q = self._queue(actor_id, owned, detached)
+            q.handles += 1
+            if scope is not None:
+                q.scoped += 1
+                if q.scope_ref is None and not q.owned:
+                    q.scope_ref = scope  # this process stays a borrower until its handles and calls are gone
             return
         q = self.queues.get(actor_id)
         if q is None:
@@ -442,8 +466,22 @@ class ActorSubmitter:
             q.escaped = True
         else:
             q.handles -= 1
+            if scope:
+                q.scoped -= 1
+                self._check_scope(q)
             if q.handles <= 0:
                 self._on_no_handles(q)
+
+    def _check_scope(self, q: ActorQueue) -> None:
+        """(A borrower) no handle holding the dummy ref and no call left: give the ref up."""
+        if q.scope_ref is not None and q.scoped <= 0 and not q.pending and not q.in_flight:
+            q.scope_ref = None
+
+    def scope_freed(self, actor_id: bytes) -> None:
+        """(The owner) the actor's dummy object has no reference left anywhere (from object_freed)."""
+        q = self.queues.get(actor_id)
+        if q is not None and q.owned:
+            self._maybe_release(q, drain=False)
 
     def _on_no_handles(self, q: ActorQueue) -> None:
         if q.pending or q.in_flight or self.queues.get(q.actor_id) is not q:
@@ -452,17 +490,24 @@ class ActorSubmitter:
             self._maybe_release(q)  # the queue stays until the GCS says DEAD
             return
         del self.queues[q.actor_id]
+        q.scope_ref = None
+        q.ctor_refs = ()
         if q.conn is not None:  # nothing in flight: the socket to its worker can go
             self.core.drop_peer(q.conn.address)
             q.conn = None
         if q.state != DEAD and q.subscribed:
             self.core.request(self.core.gcs, "unsubscribe_actor_request", {"actor_id": q.actor_id.hex()}, _ignore)
 
-    def _maybe_release(self, q: ActorQueue) -> None:
-        """The owner dropped its last handle: the actor goes out of scope (Ray's rule)."""
+    def _maybe_release(self, q: ActorQueue, drain: bool = True) -> None:
+        """No handle to the actor is left anywhere: it goes out of scope (Ray's rule)."""
         if (q.handles > 0 or not q.owned or q.detached or q.escaped or q.released or q.state == DEAD
                 or q.pending or q.in_flight):
             return
+        refs = self.core.refs
+        if drain:
+            refs.drain()  # ref drops posted so far count (this may release it through scope_freed)
+        if q.released or ids.actor_handle_object_id(q.actor_id) in refs.entries:
+            return  # a handle lives on: in a pending task, an object, or a borrower
         q.released = True
         core = self.core
         core.request(core.gcs, "kill_actor_request",

@@ -215,6 +215,10 @@ class CoreWorker(Endpoint):
                     e.captured -= 1
         if obj is not None and obj.kind == PLASMA and entry.owned and self.store_client is not None:
             self.store_client.free([oid])
+        if entry.owned and oid[:8] == ids.ACTOR_HANDLE_PREFIX:
+            actor_id = ids.actor_of_handle_object(oid)
+            if actor_id is not None:  # the last handle to an actor we own is gone, everywhere
+                self.actor_submitter.scope_freed(actor_id)
 
     def refs_flush(self) -> None:
         """Apply pending ref drops now (frees reach the store before the next request)."""
