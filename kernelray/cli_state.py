@@ -148,6 +148,8 @@ def cmd_summary(args) -> int:
         states = sorted({k for g in cluster["summary"].values() for k in g["state_counts"]})
         what = "function" if args.resource == "tasks" else "class"
         total = cluster.get("total_tasks", cluster.get("total_actors", 0))
+        if args.resource == "tasks":  # (Ray's total_tasks counts normal tasks only)
+            total += cluster.get("total_actor_tasks", 0) + cluster.get("total_actor_scheduled", 0)
         table = Table(title=f"{total} {args.resource} by {what} and state", title_justify="left")
         table.add_column(what)
         if args.resource == "tasks":

@@ -132,6 +132,169 @@ def test_timeline_is_chrome_trace(cluster, tmp_path):
     assert {(e["pid"], e["tid"]) for e in spans} <= {(p, t) for n, p, t in meta if n == "thread_name"}
 
 
+@ray.remote
+class StateCounter:
+    def __init__(self):
+        self.n = 0
+
+    def incr(self):
+        self.n += 1
+        return self.n
+
+    def boom(self):
+        raise KeyError("method failed")
+
+    def add(self, x):
+        self.n += x
+        return self.n
+
+    def die(self):
+        os._exit(1)
+
+
+@ray.remote
+def wait_for(path):
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return 1
+
+
+@ray.remote
+class BrokenInit:
+    def __init__(self):
+        raise ValueError("no constructor for you")
+
+    def ping(self):
+        return 1
+
+
+@ray.remote(max_concurrency=2)
+class ThreadedState:
+    def work(self, x):
+        return x
+
+
+def _ended(rows, n):
+    return len(rows) == n and all(r.state in ("FINISHED", "FAILED") and r.worker_pid for r in rows)
+
+
+def test_actor_calls_and_creation_are_tasks(cluster):
+    c = StateCounter.remote()
+    aid = c._actor_id.hex()
+    refs = [c.incr.remote(), c.incr.remote(), c.boom.remote()]
+    assert ray.get(refs[:2]) == [1, 2]
+    with pytest.raises(ray.exceptions.RayTaskError):
+        ray.get(refs[2])
+    calls = lambda: state.list_tasks(filters=[("type", "=", "ACTOR_TASK"), ("actor_id", "=", aid)])  # noqa: E731
+    wait_until(lambda: _ended(calls(), 3), 15, what="the 3 calls, ended, with their worker's events")
+    rows = {r.task_id: r for r in calls()}
+    for ref, name in zip(refs, ["incr", "incr", "boom"]):
+        r = rows[ref.hex()[:48]]
+        assert r.func_or_class_name == r.name == f"StateCounter.{name}"
+        assert r.actor_id == aid and r.type == "ACTOR_TASK" and r.node_id == cluster["node_id"] and r.worker_id
+    assert sorted(r.state for r in rows.values()) == ["FAILED", "FINISHED", "FINISHED"]
+    failed = rows[refs[2].hex()[:48]]
+    assert failed.error_type == "TASK_EXECUTION_EXCEPTION"
+    assert [r.error_type for r in rows.values() if r.state == "FINISHED"] == [None, None]
+    detail = state.get_task(refs[0])[0]
+    assert [e["state"] for e in detail.events] == ["PENDING_ARGS_AVAIL", "SUBMITTED_TO_WORKER", "RUNNING",
+                                                   "FINISHED"]
+    assert detail.start_time_ms <= detail.end_time_ms
+
+    # the creation task: owner, GCS and worker events
+    wait_until(lambda: [r.state for r in _tasks(type="ACTOR_CREATION_TASK", actor_id=aid)] == ["FINISHED"], 15,
+               what="the creation task, FINISHED")
+    create = state.list_tasks(filters=[("type", "=", "ACTOR_CREATION_TASK"), ("actor_id", "=", aid)], detail=True)[0]
+    assert create.name == create.func_or_class_name == "StateCounter.__init__"
+    assert create.worker_pid == rows[refs[0].hex()[:48]].worker_pid  # the actor's process ran it
+    assert [e["state"] for e in create.events] == ["PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT",
+                                                   "SUBMITTED_TO_WORKER", "RUNNING", "FINISHED"]
+
+    s = state.summarize_tasks()["cluster"]
+    assert s["summary"]["StateCounter.incr"] == {"func_or_class_name": "StateCounter.incr", "type": "ACTOR_TASK",
+                                                 "state_counts": {"FINISHED": 2}}
+    assert s["summary"]["StateCounter.boom"]["state_counts"] == {"FAILED": 1}
+    assert s["summary"]["StateCounter.__init__"]["type"] == "ACTOR_CREATION_TASK"
+    assert s["total_actor_tasks"] >= 3 and s["total_actor_scheduled"] >= 1
+
+    # calls run on an actor's threads are in the timeline too
+    t = ThreadedState.remote()
+    assert ray.get([t.work.remote(i) for i in range(4)]) == list(range(4))
+    wait_until(lambda: _ended(_tasks(name="ThreadedState.work"), 4), 15, what="the threaded calls")
+    spans = [e for e in ray.timeline() if e["ph"] == "X"]
+    assert len([e for e in spans if e["name"] == "ThreadedState.work"]) == 4
+    assert {e["args"]["state"] for e in spans if e["name"] == "StateCounter.incr"} == {"FINISHED"}
+    assert [e["args"]["actor_id"] for e in spans if e["name"] == "StateCounter.__init__"] == [aid]
+
+
+def test_actor_call_endings_cancelled_and_actor_died(cluster, tmp_path):
+    c = StateCounter.remote()
+    aid = c._actor_id.hex()
+    assert ray.get(c.incr.remote(), timeout=30) == 1
+    go = tmp_path / "go"
+    gate = wait_for.remote(str(go))
+    queued = c.add.remote(gate)  # waits for its argument at the owner
+    wait_until(lambda: [r.state for r in _tasks(task_id=queued.hex()[:48])] == ["PENDING_ARGS_AVAIL"], 15,
+               what="the call waiting for its argument")
+    ray.cancel(queued)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(queued, timeout=30)
+    go.write_text("")
+    assert ray.get(gate, timeout=30) == 1
+    assert ray.get(c.incr.remote(), timeout=30) == 2  # the cancelled call never ran
+    wait_until(lambda: [(r.state, r.error_type, r.type) for r in _tasks(task_id=queued.hex()[:48])]
+               == [("FAILED", "TASK_CANCELLED", "ACTOR_TASK")], 15, what="the cancelled call, FAILED")
+
+    dying, after = c.die.remote(), None
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(dying, timeout=30)
+    after = c.incr.remote()  # the actor is dead: never sent
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(after, timeout=30)
+    for ref in (dying, after):
+        wait_until(lambda: [(r.state, r.error_type, r.actor_id) for r in _tasks(task_id=ref.hex()[:48])]
+                   == [("FAILED", "ACTOR_DIED", aid)], 15, what="a call to the dead actor, FAILED")
+    # the constructor ran and returned: its task stays FINISHED when the actor dies later
+    assert [r.state for r in _tasks(type="ACTOR_CREATION_TASK", actor_id=aid)] == ["FINISHED"]
+
+    b = BrokenInit.remote()
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(b.ping.remote(), timeout=30)
+    baid = b._actor_id.hex()
+    wait_until(lambda: [(r.state, r.error_type, r.name) for r in _tasks(type="ACTOR_CREATION_TASK", actor_id=baid)]
+               == [("FAILED", "TASK_EXECUTION_EXCEPTION", "BrokenInit.__init__")], 15,
+               what="the failed creation task")
+    wait_until(lambda: [(r.state, r.error_type) for r in _tasks(actor_id=baid, type="ACTOR_TASK")]
+               == [("FAILED", "ACTOR_DIED")], 15, what="the call to the actor whose constructor failed")
+
+
+def test_restarted_actor_runs_its_creation_task_again(cluster):
+    c = StateCounter.options(max_restarts=1).remote()
+    aid = c._actor_id.hex()
+    ray.get(c.incr.remote(), timeout=30)
+    creation = lambda: _tasks(type="ACTOR_CREATION_TASK", actor_id=aid)  # noqa: E731
+    # (a process killed by os._exit loses the events it has not sent yet: wait for them first)
+    wait_until(lambda: [bool(r.worker_pid) for r in creation()] == [True], 15, what="the first run's events")
+    with pytest.raises((ray.exceptions.ActorDiedError, ray.exceptions.ActorUnavailableError)):
+        ray.get(c.die.remote(), timeout=30)
+    wait_until(lambda: _restarted_and_called(c), 30, what="a call to the restarted actor")
+    wait_until(lambda: [(r.state, r.attempt_number, bool(r.worker_pid)) for r in creation()] == [("FINISHED", 1, True)],
+               15, what="the creation task's second attempt, FINISHED, with its worker's events")
+    attempts = state.get_task(creation()[0].task_id)
+    assert [(a.attempt_number, a.state) for a in attempts] == [(0, "FAILED"), (1, "FINISHED")]
+    runs = {e["args"]["attempt"]: e["tid"] for e in ray.timeline()
+            if e["ph"] == "X" and e["args"]["actor_id"] == aid and e["name"] == "StateCounter.__init__"}
+    assert sorted(runs) == [0, 1] and runs[0] != runs[1]  # each attempt ran in its own process
+
+
+def _restarted_and_called(handle) -> bool:
+    try:
+        return ray.get(handle.incr.remote(), timeout=30) == 1
+    except ray.exceptions.ActorUnavailableError:
+        return False
+
+
 def _cli(args, timeout=60):
     env = dict(os.environ, COLUMNS="250")
     return subprocess.run([sys.executable, "-m", "kernelray.cli", *args], capture_output=True, text=True, env=env,
@@ -173,6 +336,14 @@ def test_task_events_can_be_turned_off(run_python):
         from kernelray.util import state
         ray.init(num_cpus=1)
         ray.get([ray.remote(lambda: 1).remote() for _ in range(20)])
+
+        @ray.remote
+        class A:
+            def f(self):
+                return 1
+
+        a = A.remote()
+        ray.get([a.f.remote() for _ in range(5)])
         time.sleep(1.2)
         print(len(state.list_tasks()))
         ray.shutdown()
@@ -213,3 +384,20 @@ def test_task_table_orders_events_and_counts_deltas():
                   (tid, "FINISHED", 5.1, 0, None)])
     assert len(mgr.tasks) == 3 and mgr.evicted == 2 and t1 not in mgr.tasks
     assert mgr.counts["g"]["FINISHED"] == 4 and mgr.totals["PENDING_NODE_ASSIGNMENT"] == 0
+
+
+def test_task_table_types():
+    mgr = TaskManager(server=None)
+    job, actor = b"\x01\x00\x00\x00", b"\x02" * 16
+    create, call, plain = b"\x0a" * 24, b"\x0b" * 24, b"\x0c" * 24
+    mgr.record_creation(create, "PENDING_NODE_ASSIGNMENT", 0)  # the GCS's event may come first
+    _ev(mgr, [(create, "PENDING_ARGS_AVAIL", 1.0, 0, "C.__init__", job, actor, None, "ACTOR_CREATION_TASK"),
+              (call, "PENDING_ARGS_AVAIL", 1.0, 0, "C.m", job, actor, None),
+              (plain, "PENDING_ARGS_AVAIL", 1.0, 0, "f", job, None, None)])
+    mgr.record_creation(create, "FINISHED", 0, None)
+    from kernelray.gcs.task_manager import row, task_type
+
+    assert [task_type(mgr.tasks[t]) for t in (create, call, plain)] == ["ACTOR_CREATION_TASK", "ACTOR_TASK",
+                                                                       "NORMAL_TASK"]
+    assert row(mgr.tasks[create])["state"] == "FINISHED"
+    assert mgr.group_type == {"C.__init__": "ACTOR_CREATION_TASK", "C.m": "ACTOR_TASK", "f": "NORMAL_TASK"}

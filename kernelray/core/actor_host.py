@@ -47,7 +47,12 @@ import zmq
 from ..exceptions import RaySystemError, TaskCancelledError
 from ..protocol.session import poll_in
 from . import context
-from .task_spec import STREAMING
+from . import task_events as _task_events
+from .task_spec import RUNNING, STREAMING
+
+_EVENTS = _task_events.ENABLED  # calls run on the actor's threads record RUNNING / RUN_END here
+_record = _task_events.record
+_now = _task_events.now
 
 SYNC, THREADED, ASYNC = "sync", "threaded", "async"
 _EXIT = object()  # marks "exit_actor() was called" in the done queue
@@ -270,6 +275,8 @@ class ActorHost:
 
     def _run_in_thread(self, t, ctx, fn, args, kwargs) -> None:
         context.task_local.spec = ctx
+        if _EVENTS:
+            _record((t.task_id, RUNNING, _now(), t.d.get("attempt", 0)))
         try:
             value = fn(*args, **kwargs)
             result = self.executor._ok_result(t, value)
@@ -279,6 +286,8 @@ class ActorHost:
             result = self._error(t, sys.exc_info())
         finally:
             context.task_local.spec = None
+            if _EVENTS:
+                _record((t.task_id, _task_events.RUN_END, _now(), t.d.get("attempt", 0)))
         self._complete(result)
 
     async def _run_coroutine(self, t, ctx, fn, args, kwargs, semaphore) -> None:
@@ -286,6 +295,8 @@ class ActorHost:
         async with semaphore:
             # one thread runs every coroutine of this group: between awaits this is the context of the call running
             context.task_local.spec = ctx
+            if _EVENTS:
+                _record((t.task_id, RUNNING, _now(), t.d.get("attempt", 0)))
             try:
                 value = fn(*args, **kwargs)
                 if inspect.isawaitable(value):
@@ -300,6 +311,8 @@ class ActorHost:
             except BaseException:  # noqa: BLE001
                 context.task_local.spec = ctx
                 result = self._error(t, sys.exc_info())
+            if _EVENTS:
+                _record((t.task_id, _task_events.RUN_END, _now(), t.d.get("attempt", 0)))
         self._complete(result)
 
     def _error(self, t, exc_info):

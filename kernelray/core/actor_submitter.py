@@ -56,12 +56,15 @@ from dataclasses import dataclass, field
 from .. import ids
 from ..exceptions import ActorDiedError, ActorUnavailableError, PendingCallsLimitExceeded, RaySystemError
 from . import context
+from . import task_events as _task_events
 from .memory_store import ERROR, StoredObject
 from .serialization import serialize_error
 from ..options import retry_exceptions_wire
 from .task_spec import FAILED, PENDING_NODE_ASSIGNMENT, STREAMING, SUBMITTED_TO_WORKER, TaskSpec
 
 log = logging.getLogger("kernelray.actors")
+_EVENTS = _task_events.ENABLED  # task events: calls record SUBMITTED_TO_WORKER here, the rest in TaskSubmitter
+_record = _task_events.record
 
 ALIVE, DEAD = "ALIVE", "DEAD"
 MAX_BATCH = 256
@@ -76,6 +79,8 @@ class ActorConnection:
     address: str
     core_address: str
     sock: object
+    node_id: str = ""  # (for the calls' SUBMITTED_TO_WORKER task events)
+    worker_id: str = ""
 
 
 @dataclass(eq=False)
@@ -198,7 +203,7 @@ class ActorSubmitter:
         """The owner's creation task: resolve its arguments, then hand it to the GCS."""
         q = self._queue(spec.actor_id, owned=True, detached=detached)
         q.ctor_refs = tuple(ctor_refs)
-        self.core.submitter.submit(spec)
+        self.core.submitter.submit(spec, "ACTOR_CREATION_TASK")
         self._maybe_release(q)
 
     def submit(self, spec: TaskSpec) -> None:
@@ -233,9 +238,12 @@ class ActorSubmitter:
             c = msg.content
             if c.get("status") != "ok":
                 log.warning("the GCS refused to create actor %s: %s", aid, c.get("evalue"))
+            if _EVENTS and not c.get("created"):  # (killed before its arguments were ready): it never runs
+                _record((spec.task_id, FAILED, _task_events.now(), spec.attempt, "ActorDiedError"))
 
         core.request(core.gcs, "create_actor_request", {"actor_id": aid, "task": d}, on_reply, buffers=frames)
-        core.submitter._finish(spec, [], "FINISHED")  # the GCS has the arguments now: release them
+        # the GCS has the arguments now: release them.  The GCS schedules the task and records its states
+        core.submitter._finish(spec, [], "FINISHED", event=False)
 
     def _creation_failed(self, spec: TaskSpec) -> None:
         store = self.core.store
@@ -278,11 +286,14 @@ class ActorSubmitter:
     def _push(self, q: ActorQueue, batch: list) -> None:
         conn = q.conn
         tasks, frames = [], []
+        t_now = _task_events.now() if _EVENTS else 0.0
         for spec in batch:
             d, f = spec.to_wire(False)
             tasks.append(d)
             frames += f
             spec.state = SUBMITTED_TO_WORKER
+            if _EVENTS:
+                _record((spec.task_id, SUBMITTED_TO_WORKER, t_now, spec.attempt, conn.node_id, conn.worker_id))
             spec.lease = conn
             q.in_flight[spec.task_id] = spec
         self.core.send(conn.sock, "push_task_request", {"tasks": tasks, "lease_id": conn.lease_id}, frames)
@@ -351,7 +362,8 @@ class ActorSubmitter:
             if q.conn is None:
                 core = self.core
                 q.conn = ActorConnection(lease_id, info["address"], info.get("core_address") or "",
-                                         core.peer(info["address"]))
+                                         core.peer(info["address"]), info.get("node_id") or "",
+                                         info.get("worker_id") or "")
             q.state = ALIVE
             self._pump(q)
         elif state == DEAD:
@@ -425,7 +437,8 @@ class ActorSubmitter:
             self._fail(spec, q.death_error)
 
     def _fail(self, spec: TaskSpec, err: StoredObject) -> None:
-        self.core.submitter._finish(spec, [err] * max(spec.num_returns, 1), FAILED)
+        """The actor is dead: the call fails with ``err`` (the actor's ActorDiedError)."""
+        self.core.submitter._finish(spec, [err] * max(spec.num_returns, 1), FAILED, "ActorDiedError")
         if self.pending_calls:
             self._release_slot(spec.actor_id, spec.task_id)  # (a failed streaming call skips task_finished)
 

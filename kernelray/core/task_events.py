@@ -2,14 +2,18 @@
 
 Owners record PENDING_ARGS_AVAIL (with the task's name), PENDING_NODE_ASSIGNMENT,
 SUBMITTED_TO_WORKER (with the leased node and worker) and FINISHED/FAILED; workers record
-RUNNING when a task starts and RUN_END when it returns.  On the hot path an event is one
+RUNNING when a task starts and RUN_END when it returns.  Actor calls go the same way
+without PENDING_NODE_ASSIGNMENT (the owner pushes them straight to the actor's worker,
+as Ray does).  An actor's creation task is reported by its owner (PENDING_ARGS_AVAIL,
+typed ACTOR_CREATION_TASK) and its worker (RUNNING); the GCS, which schedules it,
+records the rest itself (``gcs/actor_manager.py``).  On the hot path an event is one
 tuple appended to a bounded deque (no dict, no formatting); the core worker's loop thread
 sends what piled up to the GCS every ``FLUSH_INTERVAL_S`` as one ``task_events_reported``
 notification whose single frame is the pickled list of tuples.
 
 Event tuples (``tid`` is the 24-byte task id, ``t`` is ``time.time()``)::
 
-    (tid, PENDING_ARGS_AVAIL, t, attempt, name, job_id, actor_id | None, parent_task_id | None)
+    (tid, PENDING_ARGS_AVAIL, t, attempt, name, job_id, actor_id | None, parent_task_id | None[, type])
     (tid, PENDING_NODE_ASSIGNMENT, t, attempt)
     (tid, SUBMITTED_TO_WORKER, t, attempt, node_id hex, worker_id hex)
     (tid, FINISHED | FAILED, t, attempt, error type | None)
@@ -90,6 +94,7 @@ def flush(core) -> int:
 
 def start(core) -> None:
     """Arm the periodic flush on ``core``'s loop (before or after the loop started)."""
+    _buffer.clear()  # events a previous core (a cluster shut down since) left unsent belong to no task here
     if ENABLED:
         core.loop.call_every(FLUSH_INTERVAL_S, lambda: flush(core))
 

@@ -119,13 +119,18 @@ class TaskSubmitter:
         self.failed_count = 0
 
     # -- submission ----------------------------------------------------------------------
-    def submit(self, spec: TaskSpec) -> None:
+    def submit(self, spec: TaskSpec, task_type: str | None = None) -> None:
+        """``task_type``: "ACTOR_CREATION_TASK" for an actor's creation (else the GCS tells by actor_id)."""
         core = self.core
         core.refs.drain()
         self.tasks[spec.task_id] = spec
         if _EVENTS:
-            _record((spec.task_id, PENDING_ARGS_AVAIL, _now(), spec.attempt, spec.name, spec.job_id, spec.actor_id,
-                     spec.parent_task_id))
+            if task_type is None:
+                _record((spec.task_id, PENDING_ARGS_AVAIL, _now(), spec.attempt, spec.name, spec.job_id,
+                         spec.actor_id, spec.parent_task_id))
+            else:
+                _record((spec.task_id, PENDING_ARGS_AVAIL, _now(), spec.attempt, spec.name, spec.job_id,
+                         spec.actor_id, spec.parent_task_id, task_type))
         if spec.parent_task_id is not None:
             self.children.setdefault(spec.parent_task_id, []).append(spec.task_id)
         if spec.deps:
@@ -428,10 +433,13 @@ class TaskSubmitter:
             return
         self._enqueue(spec)
 
-    def _finish(self, spec: TaskSpec, objs: list, state: str, error_type: str | None = None) -> None:
+    def _finish(self, spec: TaskSpec, objs: list, state: str, error_type: str | None = None,
+                event: bool = True) -> None:
+        """``event=False``: the task ends here but its state is reported by another (an actor's creation
+        task handed to the GCS)."""
         core = self.core
         spec.state = state
-        if _EVENTS:
+        if _EVENTS and event:
             _record((spec.task_id, state, _now(), spec.attempt, error_type))
         self.tasks.pop(spec.task_id, None)
         if spec.deps:

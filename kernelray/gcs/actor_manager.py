@@ -23,6 +23,12 @@ the actor may need it again, and remembers the last ``MAX_DEAD_ACTORS_KEPT`` dea
 Every state change goes to the processes subscribed to that actor (``actor_state_changed``):
 its owner (subscribed when it registers the actor) and every process that holds a handle.
 The manager's ``handle_<msg_type>`` methods are plugged into the GcsServer's handler table.
+
+Task events: the owner reports the creation task's PENDING_ARGS_AVAIL (as an
+ACTOR_CREATION_TASK) and the worker its RUNNING; the GCS, which schedules it, records the
+rest in its task table: PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, then FINISHED when
+the constructor returned, FAILED when it raised or the actor died first.  Each restart is
+a new attempt of the creation task (attempt number = ``num_restarts``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
+
+from ..core import task_events
+from ..core.task_spec import FAILED, FINISHED, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER
 
 log = logging.getLogger("kernelray.gcs.actors")
 
@@ -84,6 +93,8 @@ class ActorRecord:
     end_time: float | None = None
     subscribers: list = field(default_factory=list)  # ROUTER identities of subscribed processes
     infeasible_told: bool = False
+    creation_task: bytes | None = None  # the creation task's id (task events)
+    creation_open: bool = False  # its current attempt has not ended yet
 
 
 class ActorManager:
@@ -214,6 +225,9 @@ class ActorManager:
             self._reply(sock, idents, msg, {"created": False, "state": DEAD})
             return
         a.creation = (msg.content["task"], [bytes(b) for b in msg.buffers])
+        a.creation_task = bytes.fromhex(msg.content["task"]["task_id"])
+        a.creation_open = True
+        self._creation_event(a, PENDING_NODE_ASSIGNMENT)
         a.state = PENDING_CREATION
         self._publish(a)
         self._schedule(a)
@@ -300,11 +314,13 @@ class ActorManager:
         self.by_worker[lease.worker_id] = a
         task, frames = a.creation
         extra = dict(task.get("extra") or {}, num_restarts=a.num_restarts)
-        task = dict(task, owner=server.address, extra=extra)  # the creation result comes back here
+        # the creation result comes back here; a restart is the next attempt of the creation task
+        task = dict(task, owner=server.address, extra=extra, attempt=a.num_restarts)
         if c.get("gpu_ids") is not None:  # the actor's process sees only its GPUs (CUDA_VISIBLE_DEVICES)
             task["gpu_ids"] = c["gpu_ids"]
         content = {"tasks": [task], "lease_id": lease.lease_id, "job_config": a.job_config}
         server.send(server.peer(lease.task_address), "push_task_request", content, frames)
+        self._creation_event(a, SUBMITTED_TO_WORKER, lease.node_id, lease.worker_id)
 
     def handle_push_task_reply(self, msg, sock, idents) -> None:
         """The creation task finished on the actor's worker."""
@@ -316,8 +332,10 @@ class ActorManager:
             if r.get("status") == "ok":
                 a.pid = r.get("pid", 0)
                 a.state = ALIVE
+                self._creation_ended(a, FINISHED)
                 self._publish(a)
             else:
+                self._creation_ended(a, FAILED, r.get("ename") or "RayTaskError")
                 frame = bytes(msg.buffers[0]) if msg.buffers else None
                 self._mark_dead(a, "creation_task_error",
                                 r.get("error_message") or "The actor's constructor raised an exception.",
@@ -452,6 +470,9 @@ class ActorManager:
         a.num_restarts += 1
         a.state = RESTARTING
         a.pid = 0
+        if a.creation_task is not None:  # the creation task runs again: its next attempt
+            a.creation_open = True
+            self._creation_event(a, PENDING_NODE_ASSIGNMENT)
         self._publish(a)
         self._schedule(a)
 
@@ -459,6 +480,7 @@ class ActorManager:
         if a.state == DEAD:
             return
         self._release_worker(a, kill=True)
+        self._creation_ended(a, FAILED, "ActorDiedError")  # died before its constructor returned
         a.state = DEAD
         a.death_cause = {"kind": kind, "message": message}
         a.error_frame = error_frame
@@ -476,6 +498,16 @@ class ActorManager:
         self.dead.append(a.actor_id)
         while len(self.dead) > MAX_DEAD_ACTORS_KEPT:
             self.actors.pop(self.dead.popleft(), None)
+
+    # -- the creation task's events -----------------------------------------------------------------
+    def _creation_event(self, a: ActorRecord, state: str, *rest) -> None:
+        if task_events.ENABLED and a.creation_task is not None:
+            self.server.tasks.record_creation(a.creation_task, state, a.num_restarts, *rest)
+
+    def _creation_ended(self, a: ActorRecord, state: str, error_type: str | None = None) -> None:
+        if a.creation_open:
+            a.creation_open = False
+            self._creation_event(a, state, error_type)
 
     # -- workers ------------------------------------------------------------------------------------
     def _release_worker(self, a: ActorRecord, kill: bool) -> None:

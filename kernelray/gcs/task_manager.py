@@ -15,6 +15,10 @@ Besides the table it keeps counts per (task name, state), each group stamped wit
 version (one per batch) that last changed it.  ``get_task_summary_request`` with
 ``since`` answers only the groups changed after that version, the totals and the last N
 changed rows: what a live view polls, cheap at any table size.
+
+A task's type is Ray's: ``NORMAL_TASK``, ``ACTOR_TASK`` (a method call: the event names
+an actor) or ``ACTOR_CREATION_TASK`` (the owner's PENDING_ARGS_AVAIL says so, and the
+GCS, which schedules creation tasks, records their later states with ``record_creation``).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ STATES = (PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, RUNN
 class TaskRecord:
     __slots__ = ("task_id", "name", "job_id", "actor_id", "parent_task_id", "owner", "state", "attempt", "rank",
                  "node_id", "worker_id", "worker_pid", "error_type", "times", "execs", "creation_time",
-                 "start_time", "end_time")
+                 "start_time", "end_time", "type")
 
     def __init__(self, task_id: bytes):
         self.task_id = task_id
@@ -67,6 +71,14 @@ class TaskRecord:
         self.creation_time = None
         self.start_time = None
         self.end_time = None
+        self.type = None  # ACTOR_CREATION_TASK when told; else derived from actor_id (task_type)
+
+
+NORMAL_TASK, ACTOR_TASK, ACTOR_CREATION_TASK = "NORMAL_TASK", "ACTOR_TASK", "ACTOR_CREATION_TASK"
+
+
+def task_type(rec: TaskRecord) -> str:
+    return rec.type or (ACTOR_TASK if rec.actor_id else NORMAL_TASK)
 
 
 def _hex(b):
@@ -103,7 +115,7 @@ def row(rec: TaskRecord, attempt: int | None = None) -> dict:
         "state": state,
         "job_id": _hex(rec.job_id),
         "actor_id": _hex(rec.actor_id),
-        "type": "ACTOR_TASK" if rec.actor_id else "NORMAL_TASK",
+        "type": task_type(rec),
         "func_or_class_name": rec.name or "(unknown)",
         "parent_task_id": _hex(rec.parent_task_id),
         "node_id": rec.node_id,
@@ -147,6 +159,7 @@ class TaskManager:
         self.tasks: OrderedDict = OrderedDict()  # task id (bytes) -> TaskRecord, least recently updated first
         self.counts: dict = {}  # name -> {state: n}
         self.group_version: dict = {}  # name -> version that last changed it
+        self.group_type: dict = {}  # name -> the type of the tasks of that name (Ray's TaskType name)
         self.totals: dict = {s: 0 for s in STATES}
         self.version = 0
         self.evicted = 0
@@ -192,9 +205,12 @@ class TaskManager:
                 rec.attempt, rec.rank = attempt, -1
                 rec.times = {}
                 rec.start_time = rec.end_time = rec.error_type = None
+                rec.node_id = rec.worker_id = rec.worker_pid = None  # where the new attempt runs is not known yet
             current = attempt == rec.attempt
             if state == PENDING_ARGS_AVAIL:
                 rec.name, rec.job_id, rec.actor_id, rec.parent_task_id = ev[4], ev[5], ev[6], ev[7]
+                if len(ev) > 8:  # (only creation tasks say their type)
+                    rec.type = ev[8]
                 rec.owner = address
                 if rec.creation_time is None:
                     rec.creation_time = t
@@ -228,6 +244,17 @@ class TaskManager:
             if rec.state != old_state or rec.name != old_name:
                 self._uncount(old_name, old_state)
                 self._count(rec.name, rec.state)
+                if rec.name != old_name:
+                    self.group_type[rec.name] = task_type(rec)
+
+    def record_creation(self, task_id: bytes, state: str, attempt: int, *rest) -> None:
+        """The GCS's own event about an actor creation task it schedules (attempt: the restart count)."""
+        self.ingest({}, [(task_id, state, time.time(), attempt, *rest)])
+        rec = self.tasks.get(task_id)
+        if rec is not None and rec.type is None:
+            rec.type = ACTOR_CREATION_TASK
+            if rec.name:
+                self.group_type[rec.name] = ACTOR_CREATION_TASK
 
     def _evict(self) -> None:
         _, rec = self.tasks.popitem(last=False)
@@ -295,6 +322,7 @@ class TaskManager:
         recent_n = int(c.get("recent", 0))
         groups = {name: dict(self.counts[name]) for name, v in self.group_version.items() if v > since}
         content = {"version": self.version, "groups": groups, "totals": dict(self.totals),
+                   "types": {name: self.group_type.get(name, NORMAL_TASK) for name in groups},
                    "num_tasks": len(self.tasks), "evicted": self.evicted, "events_received": self.events_received,
                    "time": time.time()}
         if recent_n and self.version > since:

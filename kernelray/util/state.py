@@ -418,18 +418,22 @@ def summarize_tasks() -> dict:
     core = _core()
     _flush_events(core)
     s = task_summary(core=core)
+    types = s.get("types") or {}
     summary = {}
+    totals = {"NORMAL_TASK": 0, "ACTOR_TASK": 0, "ACTOR_CREATION_TASK": 0}
     for name, counts in s["groups"].items():
         counts = {k: v for k, v in counts.items() if v}
         if not counts:
             continue
         label = name or "(unknown)"
-        summary[label] = {"func_or_class_name": label, "type": "ACTOR_TASK" if "." in label else "NORMAL_TASK",
-                          "state_counts": counts}
-    total = sum(sum(g["state_counts"].values()) for g in summary.values())
-    actor_tasks = sum(sum(g["state_counts"].values()) for g in summary.values() if g["type"] == "ACTOR_TASK")
-    return {"cluster": {"summary": summary, "total_tasks": total, "total_actor_tasks": actor_tasks,
-                        "total_actor_scheduled": 0, "summary_by": "func_name", "totals_by_state":
+        kind = types.get(name) or "NORMAL_TASK"
+        summary[label] = {"func_or_class_name": label, "type": kind, "state_counts": counts}
+        totals[kind] = totals.get(kind, 0) + sum(counts.values())
+    # as Ray counts them: total_tasks are the normal tasks, total_actor_scheduled the actor creation tasks
+    return {"cluster": {"summary": summary, "total_tasks": totals["NORMAL_TASK"],
+                        "total_actor_tasks": totals["ACTOR_TASK"],
+                        "total_actor_scheduled": totals["ACTOR_CREATION_TASK"], "summary_by": "func_name",
+                        "totals_by_state":
                         {k: v for k, v in s["totals"].items() if v}, "num_tasks_kept": s["num_tasks"],
                         "evicted": s["evicted"]}}
 
