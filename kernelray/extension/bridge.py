@@ -147,9 +147,9 @@ class JupyterBridge:
         if not getattr(submitter.__dict__.get("submit"), "_kernelray_bridge", False):
             orig, live = submitter.submit, submitter.tasks
 
-            def submit(spec):  # loop thread; a closure, so a call queued before a detach still works
+            def submit(spec, *args, **kwargs):  # loop thread; a closure, so a call queued before a detach still works
                 self._record(spec, live)
-                return orig(spec)
+                return orig(spec, *args, **kwargs)
 
             submit._kernelray_bridge = True
             submitter.submit = submit
