@@ -27,7 +27,7 @@ from .. import _process
 from ..exceptions import RayTaskError, TaskCancelledError
 from . import context
 from .memory_store import ERROR, StoredObject
-from ..protocol.session import poll_in, recv_frames
+from ..protocol.session import has_input, poll_in, recv_frames
 from ..object_store import INLINE_THRESHOLD
 from .serialization import serialize, serialize_error
 from .task_spec import RUNNING, STREAMING
@@ -138,6 +138,8 @@ class Executor:
                 log.warning("task socket: unexpected %s", msg.msg_type)
                 continue
             self.accept(msg, msg.idents)
+            if not has_input(sock):  # (cheaper than a recv that raises Again)
+                return
 
     def accept(self, msg, idents) -> None:
         c = msg.content
@@ -182,6 +184,9 @@ class Executor:
                 self._receive(0)
                 if not queue:
                     if self.title != "IDLE":
+                        self._receive(50)  # a busy caller's next task usually comes sooner: no title churn
+                        if queue:
+                            continue
                         self.title = "IDLE"
                         _process.set_title(self.idle_title)
                     self._receive(1000)

@@ -18,7 +18,7 @@ from typing import Callable
 
 import zmq
 
-from .session import recv_frames
+from .session import has_input, recv_frames
 
 log = logging.getLogger("kernelray.loop")
 _POLLIN = int(zmq.POLLIN)
@@ -148,6 +148,11 @@ class IOLoop:
                 handler(frames)
             except Exception:  # a handler bug must not kill the loop; requests reply errors themselves
                 log.exception("kernelray: error while handling a message")
+            try:
+                if not has_input(sock):  # (cheaper than a recv that raises Again)
+                    return
+            except zmq.ZMQError:  # closed by the handler
+                return
 
     def _run_inbox(self) -> None:
         inbox = self._inbox

@@ -235,6 +235,12 @@ def poll_in(sock, timeout_ms: int) -> bool:
     return bool(_zmq_poll([(sock, _POLLIN)], timeout_ms))
 
 
+def has_input(sock) -> bool:
+    """A message is waiting on ``sock`` (no system call, no exception)."""
+    return bool(_bget(sock, _EVENTS) & _POLLIN)
+
+
+_EVENTS = int(zmq.EVENTS)
 _zmq_poll = zmq.backend.zmq_poll
 _POLLIN = int(zmq.POLLIN)
 
