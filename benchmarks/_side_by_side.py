@@ -13,6 +13,17 @@ import subprocess
 import sys
 
 LOWER_IS_BETTER = {"s", "ms", "us"}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def ensure_bytecode() -> None:
+    """Compile kernelray's modules to .pyc first, as ``pip install`` does for Ray.
+
+    An editable install under PYTHONDONTWRITEBYTECODE=1 (this machine's default) never
+    caches bytecode, so every process would compile our sources again (about 60 ms each):
+    without this, start-up figures compare compiled Ray with uncompiled kernelray.
+    """
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "kernelray")], check=False)
 
 
 def run(python: str, script: str, engine: str) -> dict:
@@ -42,6 +53,7 @@ def compare(script: str, child) -> None:
         child(sys.argv[2])
         return
     script = os.path.abspath(script)
+    ensure_bytecode()
     kr = run(sys.executable, script, "kernelray")
     ray_python = os.environ.get("RAY_PYTHON", "/tmp/rayvenv/bin/python")
     ray = run(ray_python, script, "ray") if os.path.exists(ray_python) else {}

@@ -114,6 +114,9 @@ def main(argv=None) -> int:
     out_dir = args.out_dir or tempfile.mkdtemp(prefix="kernelray-bench-")
     os.makedirs(out_dir, exist_ok=True)
     kr_out, ray_out = os.path.join(out_dir, "kernelray.json"), os.path.join(out_dir, "ray.json")
+    from _side_by_side import ensure_bytecode
+
+    ensure_bytecode()  # as pip does on install (Ray's venv has its .pyc files)
     run_engine(sys.executable, bench_dir, "kernelray", kr_out, args.workloads, args.scale)
     kr = records_by_metric(kr_out)
     ray = {}

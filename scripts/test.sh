@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP_ROOT_USER_ACTION=ignore python -m pip install -q --disable-pip-version-check -e ".[test]"
+python -m compileall -q kernelray  # bytecode once, as pip does for a regular install (each process would compile it otherwise)
 python -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
 # the dashboard's browser test drives Debian's Chromium (no browser download is possible here)
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

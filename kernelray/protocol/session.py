@@ -117,7 +117,8 @@ class SignedSession:
         (tests/protocol checks both directions), so cluster processes never need it.
         """
         if self._stock is None:
-            
+            from .._jupyter import Session
+
             self._stock = Session(key=self.key, signature_scheme="hmac-sha256", username=self.username,
                                   session=self.session_id)
         return self._stock

@@ -120,11 +120,17 @@ def _zygote_main(cmd_r: int, ev_w: int, cfg: dict, raylet_pid: int) -> None:
             except OSError:
                 pass
 
+    preloaded = False
     while True:
         if os.getppid() != raylet_pid:
             kill_all()
             os._exit(0)
         ready, _, _ = select.select([cmd_r], [], [], 0.02)
+        if not ready and not preloaded:
+            # once idle (the prestarted workers are forked): import what only some workers
+            # need, so the workers forked later (actors) find it loaded and shared
+            preloaded = True
+            _preload()
         if ready:
             data = os.read(cmd_r, 65536)
             if not data:  # the raylet is gone
@@ -149,6 +155,13 @@ def _zygote_main(cmd_r: int, ev_w: int, cfg: dict, raylet_pid: int) -> None:
             wid = children.pop(pid, None)
             code = os.waitstatus_to_exitcode(status)
             report(event="exited", worker_id=wid, pid=pid, exit_code=code)
+
+
+def _preload() -> None:
+    try:
+        from ..core import actor_host  # noqa: F401 - and asyncio with it (40 ms per actor otherwise)
+    except Exception:  # noqa: BLE001 - a worker imports it itself then
+        traceback.print_exc()
 
 
 def _fork_worker(cmd: dict, cfg: dict, cmd_r: int, ev_w: int) -> int:

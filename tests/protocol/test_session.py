@@ -53,3 +53,14 @@ def test_wrong_key_missing_signature_replay_and_tampering_are_dropped():
     padded = ours.pack("x", {}, buffers=[b"12"]) + [b"extra"]
     assert ours.unpack(padded) is None
     assert ours.dropped == 5
+
+
+def test_stock_session_on_demand_has_our_key_and_identity():
+    """Cluster processes never import jupyter_client.session; asking for it builds one that interoperates."""
+    ours = SignedSession(b"k" * 32)
+    stock = ours.session
+    assert stock.session == ours.session_id and stock.key == ours.key
+    msg = ours.unpack(stock.serialize(stock.msg("ping_request", {"a": 1})))
+    assert msg.msg_type == "ping_request" and msg.content == {"a": 1}
+    _, frames = stock.feed_identities(ours.pack("ping_reply", {"status": "ok"}))
+    assert stock.deserialize(frames)["content"] == {"status": "ok"}
