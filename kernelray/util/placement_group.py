@@ -11,11 +11,14 @@ of the node's, so it runs where the bundle was reserved and uses only what the b
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
 from ..core import context
 from ..exceptions import RaySystemError, TaskPlacementGroupRemoved
+
+log = logging.getLogger("kernelray.placement_group")
 
 VALID_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 
@@ -110,10 +113,18 @@ def placement_group(bundles: list, strategy: str = "PACK", name: str = "", lifet
         raise ValueError("lifetime must be None or 'detached'")
     core = context.require_core()
     pg_id = os.urandom(14).hex()
-    core.call(core.gcs, "create_placement_group_request", {
+    request = {
         "placement_group_id": pg_id, "bundles": bundles, "strategy": strategy, "name": name,
         "namespace": core.namespace, "lifetime": lifetime, "job_id": core.job_id.hex(),
-    })
+    }
+    if name:  # the GCS decides whether the name is free: wait for its answer
+        core.call(core.gcs, "create_placement_group_request", request)
+    else:  # nothing left to refuse: no round trip.  Later requests go on the same socket, after it
+        def check(reply):
+            if reply.content.get("status") != "ok":
+                log.warning("placement group %s was not created: %s", pg_id, reply.content.get("evalue"))
+
+        core.loop.call_soon(core.request, core.gcs, "create_placement_group_request", request, check)
     return PlacementGroup(pg_id, bundles, strategy)
 
 
