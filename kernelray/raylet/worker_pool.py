@@ -106,6 +106,8 @@ def _zygote_main(cmd_r: int, ev_w: int, cfg: dict, raylet_pid: int) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     buf = b""
+    if os.environ.get("KERNELRAY_PRELOAD_NUMPY", "1") != "0":
+        _preload_numpy()
 
     def report(**event):
         try:
@@ -155,6 +157,15 @@ def _zygote_main(cmd_r: int, ev_w: int, cfg: dict, raylet_pid: int) -> None:
             wid = children.pop(pid, None)
             code = os.waitstatus_to_exitcode(status)
             report(event="exited", worker_id=wid, pid=pid, exit_code=code)
+
+
+def _preload_numpy() -> None:
+    """numpy, once, in the factory: every worker shares it (as Ray's workers start with it),
+    instead of each importing it inside its first task (100+ ms)."""
+    try:
+        import numpy  # noqa: F401
+    except Exception:  # noqa: BLE001 - workers import it themselves then
+        pass
 
 
 def _preload() -> None:
