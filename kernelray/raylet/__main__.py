@@ -26,6 +26,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.parent_pid:
         _process.die_with_parent(signal.SIGTERM)
+        if os.getppid() != args.parent_pid:  # the parent died before the line above: no signal will come
+            sys.exit(0)
     _process.set_title("kernelray::raylet")
     key = os.environ.pop("KERNELRAY_KEY", "")
     if not key:

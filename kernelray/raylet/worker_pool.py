@@ -92,6 +92,8 @@ class WorkerFactory:
 def _zygote_main(cmd_r: int, ev_w: int, cfg: dict, raylet_pid: int) -> None:
     _process.set_title("kernelray::worker_factory")
     _process.die_with_parent(signal.SIGKILL)
+    if os.getppid() != raylet_pid:  # the raylet died before the line above
+        os._exit(0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     children: dict[int, str] = {}
 
@@ -176,6 +178,7 @@ def _preload() -> None:
 
 
 def _fork_worker(cmd: dict, cfg: dict, cmd_r: int, ev_w: int) -> int:
+    zygote_pid = os.getpid()
     pid = os.fork()
     if pid:
         return pid
@@ -183,6 +186,8 @@ def _fork_worker(cmd: dict, cfg: dict, cmd_r: int, ev_w: int) -> int:
         os.close(cmd_r)
         os.close(ev_w)
         _process.die_with_parent(signal.SIGKILL)
+        if os.getppid() != zygote_pid:  # the factory died before the line above: no signal will come
+            os._exit(0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         ids.reset_after_fork()
         import random
@@ -192,7 +197,7 @@ def _fork_worker(cmd: dict, cfg: dict, cmd_r: int, ev_w: int) -> int:
         os.environ.update({k: str(v) for k, v in env.items()})
         from ..worker.main import run_worker
 
-        run_worker(cfg, cmd["worker_id"], zygote_pid=os.getppid())
+        run_worker(cfg, cmd["worker_id"], zygote_pid=zygote_pid)
     except SystemExit as exc:
         os._exit(exc.code if isinstance(exc.code, int) else 0)
     except BaseException:  # noqa: BLE001
