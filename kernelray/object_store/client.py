@@ -12,7 +12,14 @@ from __future__ import annotations
 import gc
 import json
 import os
+import threading
+import time
 import weakref
+
+import zmq
+
+from ..protocol import transport
+from ..protocol.session import poll_in, recv_frames
 
 from ..core.memory_store import StoredObject
 from ..exceptions import ObjectLostError, ObjectStoreFullError, RaySystemError
@@ -50,8 +57,6 @@ class StoreClient:
         self.core = core
         self.arena = arena
         self.client_id = core.address
-        import threading
-
         self._local = threading.local()  # each thread's own DEALER to the raylet
         self._sockets: list = []
 
@@ -124,14 +129,6 @@ class StoreClient:
     def _rpc(self, msg_type: str, content: dict, timeout: float):
         """A request to the local raylet straight from the calling thread, on a socket that
         thread owns: no hand-off to the loop thread and back (a store get costs one round trip)."""
-        import threading
-        import time
-
-        import zmq
-
-        from ..protocol import transport
-        from ..protocol.session import recv_frames
-
         core = self.core
         if core.loop.in_loop_thread():
             return core.call(core.raylet, msg_type, content, timeout=timeout)
@@ -147,7 +144,7 @@ class StoreClient:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not sock.poll(int(left * 1000) + 1):
+            if left <= 0 or not poll_in(sock, int(left * 1000) + 1):
                 raise RaySystemError(f"no reply to {msg_type} from the raylet within {timeout} s")
             msg = core.session.unpack(recv_frames(sock, 0))
             if msg is None or msg.parent.get("msg_id") != header["msg_id"]:
