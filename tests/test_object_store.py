@@ -140,6 +140,17 @@ def test_counting_returns_to_zero(small_store):
     del x
     wait_store_empty()
 
+    @ray.remote(num_returns="streaming")
+    def stream_inner(n):
+        for i in range(n):
+            yield [ray.put(big(i + 1))]
+
+    got = [ray.get(item, timeout=30)[0] for item in stream_inner.remote(3)]  # inside streamed items
+    assert [ray.get(r).sum() for r in got] == [200_000, 400_000, 600_000]
+    assert store()["num_objects"] == 3
+    del got
+    wait_store_empty()
+
 
 def test_many_workers_putting_at_once(small_store):
     @ray.remote

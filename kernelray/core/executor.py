@@ -407,16 +407,13 @@ class Executor:
             for item in gen:
                 count += 1
                 obj = self._serialize_return(t, item, count)
-                for ref in obj.contained:  # refs inside streamed items: kept for their owner's lifetime
-                    core.ref_events.append((2, ref._id, None))
+                content = {"task_id": t.d["task_id"], "index": count, "kind": obj.kind}
+                if obj.contained:  # refs inside the item: handed to the task's owner, as for returns
+                    content["contained"] = [[count, self._hand_off(obj.contained)]]
+                    content["worker"] = core.address
                 self._send_output_direct()
-                core.session.send(
-                    self.task_sock,
-                    "generator_item_yielded",
-                    {"task_id": t.d["task_id"], "index": count, "kind": obj.kind},
-                    obj.frames(),
-                    ident=list(t.idents),
-                )
+                core.session.send(self.task_sock, "generator_item_yielded", content, obj.frames(),
+                                  ident=list(t.idents))
         except Exception:
             res = self._error_result(t, self._task_error(t.d["name"], sys.exc_info()), False)
             res[2]["num_items"] = count

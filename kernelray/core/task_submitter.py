@@ -381,8 +381,9 @@ class TaskSubmitter:
             else:  # on the worker's behalf, before our own hold on it can go
                 core.send_borrow("borrow_added", oid, owner, worker)
 
-    def _take_contained(self, spec, r: dict) -> None:
-        """Refs inside returned values: held with their outer object, then the worker lets go."""
+    def _take_contained(self, spec, r: dict, task_id: bytes | None = None) -> None:
+        """Refs inside returned (or streamed) values: held with their outer object, then the
+        worker lets go."""
         contained = r.get("contained")
         if not contained:
             return
@@ -390,8 +391,10 @@ class TaskSubmitter:
 
         core = self.core
         released = []
+        if task_id is None and spec is not None:
+            task_id = spec.task_id
         for index, refs in contained:
-            outer = spec.task_id + index.to_bytes(4, "little") if spec is not None else None
+            outer = task_id + index.to_bytes(4, "little") if task_id is not None else None
             inner = [ObjectRef(bytes.fromhex(h), owner) for h, owner in refs]
             released += [h for h, _ in refs]
             if outer is not None and core.refs.wanted(outer):
@@ -483,6 +486,8 @@ class TaskSubmitter:
         oid = tid + index.to_bytes(4, "little")
         self.core.refs.hold(oid, +1)
         self.core.put_local(oid, stored_from_frames(c["kind"], msg.buffers))
+        if "contained" in c:  # refs inside the item live as long as the item
+            self._take_contained(None, c, task_id=tid)
         with state.cond:
             state.received = max(state.received, index)
             state.cond.notify_all()
