@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from ..object_store.store import StoreFull
+
+# As Ray's grace period before ObjectStoreFullError: a request the full store refuses waits
+# this long for room (pins released and objects freed arrive asynchronously, often on
+# another socket than the request that needs the space) before it is refused.
+FULL_GRACE_S = 1.0
+FULL_RETRY_S = 0.05
 
 
 class StoreHandlers:
@@ -13,9 +21,40 @@ class StoreHandlers:
         try:
             entry = self.store.create(c["object_id"], int(c["size"]), c.get("layout"), c.get("owner", ""))
         except StoreFull as exc:
-            self.reply_error(sock, idents, msg, "ObjectStoreFullError", str(exc))
+            self._wait_for_room(msg, lambda: self.handle_create_object_request(msg, sock, idents),
+                                lambda: self.reply_error(sock, idents, msg, "ObjectStoreFullError", str(exc)))
             return
+        self._full_since().pop(msg.msg_id, None)
         self.reply(sock, idents, msg, "create_object_reply", {"offset": entry.offset})
+
+    # -- a full store: wait a little for room before refusing ------------------------------
+    def _full_since(self) -> dict:
+        d = self.__dict__.get("_store_full_since")
+        if d is None:
+            d = self.__dict__["_store_full_since"] = {}
+            self.__dict__["_store_full_parked"] = []
+            self.__dict__["_store_full_timer"] = None
+        return d
+
+    def _wait_for_room(self, msg, retry, refuse) -> None:
+        since = self._full_since().setdefault(msg.msg_id, time.monotonic())
+        if time.monotonic() - since >= FULL_GRACE_S:
+            self._full_since().pop(msg.msg_id, None)
+            refuse()
+            return
+        self._store_full_parked.append(retry)
+        if self._store_full_timer is None:
+            self._store_full_timer = self.loop.call_later(FULL_RETRY_S, self._retry_parked)
+
+    def _retry_parked(self) -> None:
+        self._store_full_timer = None
+        parked, self._store_full_parked = self._store_full_parked, []
+        for retry in parked:
+            retry()
+
+    def _room_made(self) -> None:
+        if self.__dict__.get("_store_full_parked"):
+            self._retry_parked()
 
     def handle_object_sealed(self, msg, sock, idents) -> None:
         for waiter in self.store.seal(msg.content["object_id"]):
@@ -63,24 +102,29 @@ class StoreHandlers:
         except StoreFull as exc:
             for o in pinned:
                 self.store.release(o, client)
-            self.reply_error(sock, idents, msg, "ObjectStoreFullError", f"cannot restore a spilled object: {exc}")
+            self._wait_for_room(msg, lambda: self.handle_store_get_request(msg, sock, idents),
+                                lambda: self.reply_error(sock, idents, msg, "ObjectStoreFullError",
+                                                         f"cannot restore a spilled object: {exc}"))
             return
         except OSError as exc:
             for o in pinned:
                 self.store.release(o, client)
             self.reply_error(sock, idents, msg, "ObjectLostError", f"its spill file could not be read: {exc}")
             return
+        self._full_since().pop(msg.msg_id, None)
         self.reply(sock, idents, msg, "store_get_reply", {"objects": infos})
 
     def handle_objects_released(self, msg, sock, idents) -> None:
         client = msg.content.get("client", "")
         for o in msg.content["object_ids"]:
             self.store.release(o, client)
+        self._room_made()
 
     def handle_objects_freed(self, msg, sock, idents) -> None:
         for o in msg.content["object_ids"]:
             self.notify_copies_freed(o)
             self.store.free(o)
+        self._room_made()
 
     def handle_store_stats_request(self, msg, sock, idents) -> None:
         content = self.store.stats()
