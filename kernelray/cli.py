@@ -3,7 +3,7 @@
     kernelray start --head [--port P] [--num-cpus N] [--num-gpus N] [--resources JSON]
     kernelray start --address HOST:PORT [--num-cpus N ...]     # join a worker node
     kernelray status [--address HOST:PORT]
-    kernelray memory [--address HOST:PORT] [--group-by call_site|owner]
+    kernelray memory [--address HOST:PORT] [--group-by call_site|cell|owner]
     kernelray stop                                              # this machine's clusters and leftovers
     kernelray list tasks|actors|objects|placement-groups|nodes|workers [--filter K=V] [--limit N]
     kernelray summary tasks|actors|objects
@@ -145,8 +145,6 @@ def cmd_stop(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from rich.table import Table
-
     import kernelray
 
     from .cli_state import _connect
@@ -155,48 +153,54 @@ def cmd_status(args) -> int:
     if not _connect(args, console):
         return 1
     try:
-        nodes = kernelray.nodes()
-        avail_by_node = {}
-        from .core import context
-
-        core = context.core
-        for n in core.call(core.gcs, "get_all_nodes_request", {}).content["nodes"]:
-            avail_by_node[n["node_id"]] = n.get("resources_available") or {}
-        table = Table(title=f"kernelray cluster {kernelray.api._driver.info.get('address')}")
-        for col in ("node", "state", "address", "CPU used/total", "GPU used/total", "store total", "other"):
-            table.add_column(col)
-        for n in nodes:
-            res, av = n["Resources"], avail_by_node.get(n["NodeID"], {})
-
-            def used(k):
-                if k not in res:
-                    return "-"
-                return f"{res[k] - av.get(k, 0):g}/{res[k]:g}"
-
-            other = {k: v for k, v in res.items() if k not in ("CPU", "GPU", "memory", "object_store_memory")
-                     and not k.startswith("node:")}
-            table.add_row(n["NodeID"][:8] + (" (head)" if n["IsHead"] else ""), "ALIVE" if n["Alive"] else "DEAD",
-                          n["RayletAddress"], used("CPU"), used("GPU"),
-                          f"{res.get('object_store_memory', 0) / 1e9:.1f} GB", json.dumps(other) if other else "")
-        console.print(table)
-        jobs = core.call(core.gcs, "get_all_jobs_request", {}).content["jobs"]
-        running = [j for j in jobs if j["state"] == "RUNNING"]
-        console.print(f"Jobs: {len(running)} running, {len(jobs) - len(running)} finished (this status command is one).")
-        from .cli_state import task_state_lines
-
-        for line in task_state_lines():
-            console.print(line)
+        render_status(console, note=" (this status command is one)")
     finally:
         kernelray.shutdown()
     return 0
+
+
+def render_status(console, note: str = "") -> None:
+    """Nodes, resources used/total, jobs and tasks by state (needs a connected driver)."""
+    from rich.table import Table
+
+    import kernelray
+
+    from .core import context
+
+    nodes = kernelray.nodes()
+    avail_by_node = {}
+    core = context.core
+    for n in core.call(core.gcs, "get_all_nodes_request", {}).content["nodes"]:
+        avail_by_node[n["node_id"]] = n.get("resources_available") or {}
+    table = Table(title=f"kernelray cluster {kernelray.api._driver.info.get('address')}")
+    for col in ("node", "state", "address", "CPU used/total", "GPU used/total", "store total", "other"):
+        table.add_column(col)
+    for n in nodes:
+        res, av = n["Resources"], avail_by_node.get(n["NodeID"], {})
+
+        def used(k):
+            if k not in res:
+                return "-"
+            return f"{res[k] - av.get(k, 0):g}/{res[k]:g}"
+
+        other = {k: v for k, v in res.items() if k not in ("CPU", "GPU", "memory", "object_store_memory")
+                 and not k.startswith("node:")}
+        table.add_row(n["NodeID"][:8] + (" (head)" if n["IsHead"] else ""), "ALIVE" if n["Alive"] else "DEAD",
+                      n["RayletAddress"], used("CPU"), used("GPU"),
+                      f"{res.get('object_store_memory', 0) / 1e9:.1f} GB", json.dumps(other) if other else "")
+    console.print(table)
+    jobs = core.call(core.gcs, "get_all_jobs_request", {}).content["jobs"]
+    running = [j for j in jobs if j["state"] == "RUNNING"]
+    console.print(f"Jobs: {len(running)} running, {len(jobs) - len(running)} finished{note}.")
+    from .cli_state import task_state_lines
+
+    for line in task_state_lines():
+        console.print(line)
 
 
 def cmd_memory(args) -> int:
-    """References per object, grouped by call site, and the object store's use."""
-    from rich.table import Table
-
+    """References per object, grouped by call site (or cell, or owner), and the object store's use."""
     import kernelray
-    from kernelray.util import state
 
     from .cli_state import _connect
 
@@ -204,35 +208,54 @@ def cmd_memory(args) -> int:
     if not _connect(args, console):
         return 1
     try:
-        rows = state.list_objects(detail=True)
-        rows = [r for r in rows if r["type"] != "DRIVER" or r["pid"] != os.getpid()]
-        for st in state.store_stats():
-            console.print(
-                f"Object store of node {st['node_id'][:8]}: {st['used'] / 2**20:.1f} MiB used of "
-                f"{st['capacity'] / 2**20:.1f} MiB, {st['num_objects']} objects, "
-                f"{st['num_spilled_now']} spilled now ({st['spilled_bytes_total'] / 2**20:.1f} MiB spilled, "
-                f"{st['restored_bytes_total'] / 2**20:.1f} MiB restored so far)"
-            )
-        groups: dict = {}
-        key = "call_site" if args.group_by == "call_site" else "owner"
-        for r in rows:
-            groups.setdefault(r[key] or "(unknown)", []).append(r)
-        for group, items in sorted(groups.items(), key=lambda kv: -sum(r["object_size"] or 0 for r in kv[1])):
-            total = sum(r["object_size"] or 0 for r in items if r["reference_type"] != "BORROWED")
-            table = Table(title=f"{group}  ({len(items)} refs, {total / 2**20:.2f} MiB)", title_justify="left")
-            for col in ("object id", "pid", "type", "reference", "size", "where", "borrowers"):
-                table.add_column(col)
-            for r in sorted(items, key=lambda r: -(r["object_size"] or 0))[: args.limit]:
-                size = r["object_size"]
-                table.add_row(r["object_id"][:12] + "…" + r["object_id"][-8:], str(r["pid"]), r["type"], ", ".join(r["reference_types"]),
-                              f"{size / 2**10:.1f} KiB" if size is not None else "?", r["location"],
-                              str(r["borrowers"]))
-            console.print(table)
-        if not rows:
-            console.print("No object references are held in the cluster.")
+        render_memory(console, args.group_by, args.limit, skip_pid=os.getpid())
     finally:
         kernelray.shutdown()
     return 0
+
+
+def group_key(row: dict, group_by: str) -> str:
+    """The group of one reference: its call site, the notebook cell part of it, or its owner."""
+    if group_by == "owner":
+        return row["owner"] or "(unknown)"
+    site = row["call_site"] or ""
+    if group_by == "cell":
+        return site.split(":", 1)[0] if site.startswith("In [") else "(not made in a notebook cell)"
+    return site or "(unknown)"
+
+
+def render_memory(console, group_by: str = "call_site", limit: int = 20, skip_pid: int | None = None) -> None:
+    """Every reference in the cluster, grouped, and each store's use (needs a connected driver)."""
+    from rich.table import Table
+
+    from kernelray.util import state
+
+    rows = state.list_objects(detail=True)
+    if skip_pid is not None:  # the CLI's own driver holds nothing worth listing
+        rows = [r for r in rows if r["type"] != "DRIVER" or r["pid"] != skip_pid]
+    for st in state.store_stats():
+        console.print(
+            f"Object store of node {st['node_id'][:8]}: {st['used'] / 2**20:.1f} MiB used of "
+            f"{st['capacity'] / 2**20:.1f} MiB, {st['num_objects']} objects, "
+            f"{st['num_spilled_now']} spilled now ({st['spilled_bytes_total'] / 2**20:.1f} MiB spilled, "
+            f"{st['restored_bytes_total'] / 2**20:.1f} MiB restored so far)"
+        )
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(group_key(r, group_by), []).append(r)
+    for group, items in sorted(groups.items(), key=lambda kv: -sum(r["object_size"] or 0 for r in kv[1])):
+        total = sum(r["object_size"] or 0 for r in items if r["reference_type"] != "BORROWED")
+        table = Table(title=f"{group}  ({len(items)} refs, {total / 2**20:.2f} MiB)", title_justify="left")
+        for col in ("object id", "pid", "type", "reference", "size", "where", "borrowers", "call site"):
+            table.add_column(col)
+        for r in sorted(items, key=lambda r: -(r["object_size"] or 0))[:limit]:
+            size = r["object_size"]
+            table.add_row(r["object_id"][:12] + "…" + r["object_id"][-8:], str(r["pid"]), r["type"],
+                          ", ".join(r["reference_types"]), f"{size / 2**10:.1f} KiB" if size is not None else "?",
+                          r["location"], str(r["borrowers"]), r["call_site"] or "")
+        console.print(table)
+    if not rows:
+        console.print("No object references are held in the cluster.")
 
 
 def main(argv=None) -> int:
@@ -255,7 +278,7 @@ def main(argv=None) -> int:
     status.set_defaults(func=cmd_status)
     memory = sub.add_parser("memory", help="object references per call site, and the object store's use")
     memory.add_argument("--address", default=None)
-    memory.add_argument("--group-by", choices=["call_site", "owner"], default="call_site")
+    memory.add_argument("--group-by", choices=["call_site", "cell", "owner"], default="call_site")
     memory.add_argument("--limit", type=int, default=50)
     memory.set_defaults(func=cmd_memory)
     from . import cli_state

@@ -196,6 +196,10 @@ def test_memory_listing_and_cli(small_store):
                          capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "test_object_store.py" in out.stdout and "PINNED_IN_MEMORY" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "kernelray.cli", "memory", "--group-by", "cell",
+                          "--address", small_store["address"]], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "(not made in a notebook cell)" in out.stdout  # this test file is no notebook
     del view
 
 

@@ -443,7 +443,8 @@ class CoreWorker(Endpoint):
             f = f.f_back
         if f is not None:
             code = f.f_code
-            self.call_sites[oid] = f"{code.co_filename}:{f.f_lineno} ({code.co_name})"
+            where = _CELL_NAMES.get(code.co_filename) or _cell_name(code.co_filename)
+            self.call_sites[oid] = f"{where}:{f.f_lineno} ({code.co_name})"
 
     def handle_get_core_worker_stats_request(self, msg, sock, idents) -> None:
         self.refs.drain()
@@ -672,6 +673,26 @@ class CoreWorker(Endpoint):
 
 
 _EMPTY_ARGS = __import__("pickle").dumps(((), {}), protocol=5)
+
+
+_CELL_NAMES: dict = {}
+
+
+def _cell_name(filename: str) -> str:
+    """``In [N]`` for code a notebook cell defined (IPython names its code by a hash), else the file."""
+    name = filename
+    if filename.startswith("<ipython-input-") or "ipykernel_" in filename:
+        ip = sys.modules.get("IPython")
+        shell = ip.get_ipython() if ip is not None else None
+        number = getattr(getattr(shell, "compile", None), "_filename_map", {}).get(filename)
+        if number is not None:
+            name = f"In [{number}]"
+            if len(_CELL_NAMES) < 100_000:
+                _CELL_NAMES[filename] = name
+        return name
+    if len(_CELL_NAMES) < 100_000:
+        _CELL_NAMES[filename] = name
+    return name
 
 
 def _env_key(env) -> str:

@@ -51,6 +51,7 @@ def unload_ipython_extension(ip) -> None:
     if _magics is not None:
         for kind in ("line", "cell"):
             ip.magics_manager.magics[kind].pop("remote", None)
+        ip.magics_manager.magics["line"].pop("kernelray", None)
         _magics = None
     if _display_injected is not None and ip.user_ns.get("display") is _display_injected:
         del ip.user_ns["display"]

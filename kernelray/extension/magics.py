@@ -13,7 +13,7 @@ import keyword
 import re
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .cellexec import TRACEBACK_ATTR, CellActor, assigned_names, free_names, register_source, run_cell
@@ -264,6 +264,44 @@ class KernelrayMagics(Magics):
                 raise _usage(f"{label}: give CPUs and GPUs with --num-cpus / --num-gpus, not in --resources.", form)
             opts["resources"] = res
         return opts
+
+    # -- %kernelray ---------------------------------------------------------------------
+    @line_magic("kernelray")
+    def kernelray_magic(self, line: str = ""):
+        """%kernelray dashboard | status | memory [--group-by call_site|cell|owner]
+
+        ``dashboard`` shows the live dashboard (``kernelray.dashboard()``); ``status`` and
+        ``memory`` render what ``kernelray status`` and ``kernelray memory`` print, for the
+        cluster this notebook uses (started on first use, as for %%remote).
+        """
+        words = line.split()
+        usage = "%kernelray dashboard | status | memory [--group-by call_site|cell|owner]"
+        if not words or words[0] not in ("dashboard", "status", "memory"):
+            raise UsageError(f"%kernelray: say what to show.\nUsage: {usage}")
+        what, rest = words[0], words[1:]
+        group_by = "call_site"
+        if what == "memory" and rest:
+            if len(rest) == 2 and rest[0] == "--group-by" and rest[1] in ("call_site", "cell", "owner"):
+                group_by = rest[1]
+            else:
+                raise UsageError(f"%kernelray memory: unknown options {' '.join(rest)!r}.\nUsage: {usage}")
+        elif rest:
+            raise UsageError(f"%kernelray {what} takes no options.\nUsage: {usage}")
+        self._ensure_connected()
+        import kernelray
+
+        if what == "dashboard":
+            return kernelray.dashboard()
+        from rich.console import Console
+
+        from .. import cli
+
+        console = Console()
+        if what == "status":
+            cli.render_status(console)
+        else:
+            cli.render_memory(console, group_by)
+        return None
 
     # -- running ------------------------------------------------------------------------
     def _ensure_connected(self) -> None:

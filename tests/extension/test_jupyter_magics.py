@@ -259,3 +259,28 @@ def test_summary_html_for_a_live_and_a_gone_cluster(cluster):
     gone = dict(kernelray.api._driver.info, job_id="ffffffff")
     assert "shut down" in context_html(gone)
     assert kernelray.api.RayContext(gone)._repr_mimebundle_() is None  # not in a kernel: no widget
+
+
+def test_kernelray_line_magic_status_memory_and_cells(ip):
+    """%kernelray status|memory|dashboard; call sites name the notebook cell that made each ref."""
+    from IPython.core.error import UsageError
+
+    from kernelray.core import context
+
+    assert ip.run_cell("import kernelray\nheld_by_cell = kernelray.put(list(range(10)))", store_history=True).success
+    oid = ip.user_ns["held_by_cell"].binary()
+    site = context.core.call_sites.get(oid, "")
+    assert site.startswith("In ["), site  # the cell, not IPython's hashed file name
+    for line in ("status", "memory", "memory --group-by cell"):
+        result, cap = run(ip, f"%kernelray {line}")
+        assert result.success, result.error_in_exec
+    assert "In [" in cap.stdout and "refs" in cap.stdout  # grouped by cell
+    for bad in ("", "bogus", "memory --group-by nothing", "status now"):
+        with pytest.raises(UsageError, match="Usage: %kernelray"):
+            ip.run_line_magic("kernelray", bad)
+    dash = ip.run_line_magic("kernelray", "dashboard")
+    try:
+        assert type(dash).__name__ == "Dashboard"
+    finally:
+        dash.close()
+    del ip.user_ns["held_by_cell"]
