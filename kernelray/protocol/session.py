@@ -221,7 +221,6 @@ class SignedSession:
 
 
 _SNDMORE = int(zmq.SNDMORE)
-_RCVMORE = int(zmq.RCVMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
 _COPY_BELOW = 65536
 
@@ -240,10 +239,14 @@ def send_frames(sock, frames: list) -> None:
 
 
 def recv_frames(sock, flags: int = _NOBLOCK) -> list:
-    """recv_multipart: small leading frames as bytes, later ones (buffers) zero-copy."""
-    frames = [_brecv(sock, flags)]
-    while _bget(sock, _RCVMORE):
-        frames.append(_brecv(sock, 0, len(frames) < 6))
+    """recv_multipart: the leading frames (identities, delimiter, signature, the four JSON
+    parts) as bytes, the buffers after them as zero-copy Frames.  A Frame's ``more`` says
+    whether another part follows (asking the socket for RCVMORE costs an enum conversion)."""
+    frame = _brecv(sock, flags, False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = _brecv(sock, 0, False)
+        frames.append(frame.bytes if len(frames) < 6 else frame)
     return frames
 
 
