@@ -124,8 +124,12 @@ class TaskSubmitter:
         core = self.core
         core.refs.drain()
         self.tasks[spec.task_id] = spec
+        straight = not spec.deps and spec.actor_id is None and task_type is None  # queued for a lease at once
         if _EVENTS:
-            if task_type is None:
+            if straight:  # one event for both states, at the same moment (task_events.py)
+                _record((spec.task_id, PENDING_NODE_ASSIGNMENT, _now(), spec.attempt, spec.name, spec.job_id,
+                         spec.actor_id, spec.parent_task_id))
+            elif task_type is None:
                 _record((spec.task_id, PENDING_ARGS_AVAIL, _now(), spec.attempt, spec.name, spec.job_id,
                          spec.actor_id, spec.parent_task_id))
             else:
@@ -133,6 +137,10 @@ class TaskSubmitter:
                          spec.actor_id, spec.parent_task_id, task_type))
         if spec.parent_task_id is not None:
             self.children.setdefault(spec.parent_task_id, []).append(spec.task_id)
+        if straight:
+            spec.dep_values = []
+            self._enqueue(spec, recorded=True)
+            return
         if spec.deps:
             core.refs.add_submitted(spec.deps)
             missing = 0
@@ -182,13 +190,13 @@ class TaskSubmitter:
             return
         self._enqueue(spec)
 
-    def _enqueue(self, spec: TaskSpec) -> None:
+    def _enqueue(self, spec: TaskSpec, recorded: bool = False) -> None:
         q = self.queues.get(spec.scheduling_key)
         if q is None:
             q = self.queues[spec.scheduling_key] = SchedulingQueue(spec.scheduling_key, spec.resources, spec.runtime_env,
                                                                    strategy=spec.strategy)
         spec.state = PENDING_NODE_ASSIGNMENT
-        if _EVENTS:
+        if _EVENTS and not recorded:
             _record((spec.task_id, PENDING_NODE_ASSIGNMENT, _now(), spec.attempt))
         if spec.dep_values and not q.leases:
             q.preferred_node = _preferred_node(spec.dep_values)

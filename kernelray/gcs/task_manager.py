@@ -207,8 +207,11 @@ class TaskManager:
                 rec.start_time = rec.end_time = rec.error_type = None
                 rec.node_id = rec.worker_id = rec.worker_pid = None  # where the new attempt runs is not known yet
             current = attempt == rec.attempt
-            if state == PENDING_ARGS_AVAIL:
+            if state == PENDING_ARGS_AVAIL or (state == PENDING_NODE_ASSIGNMENT and len(ev) > 4):
+                # (a PENDING_NODE_ASSIGNMENT with the task's description stands for both states at once)
                 rec.name, rec.job_id, rec.actor_id, rec.parent_task_id = ev[4], ev[5], ev[6], ev[7]
+                if state != PENDING_ARGS_AVAIL and current:
+                    rec.times[PENDING_ARGS_AVAIL] = t
                 if len(ev) > 8:  # (only creation tasks say their type)
                     rec.type = ev[8]
                 rec.owner = address
@@ -218,10 +221,13 @@ class TaskManager:
                 if current and (rec.worker_id is None or rec.rank < RANK[RUNNING]):
                     rec.node_id, rec.worker_id = ev[4] or None, ev[5] or None
             elif state == RUNNING:
-                rec.execs.append([t, None, node, worker, pid, attempt])
+                end = ev[4] if len(ev) > 4 else None  # (RUNNING and RUN_END in one event: see task_events.py)
+                rec.execs.append([t, end, node, worker, pid, attempt])
                 if current:
                     rec.node_id, rec.worker_id, rec.worker_pid = node, worker, pid
                     rec.start_time = t
+                    if end is not None:
+                        rec.end_time = end
             elif state == RUN_END:
                 for e in reversed(rec.execs):
                     if e[5] == attempt and e[1] is None:
