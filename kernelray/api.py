@@ -302,7 +302,10 @@ def _teardown() -> None:
     _driver.core = None
     if core is not None:
         try:
-            if _driver.processes is None:
+            if _driver.processes is None:  # the cluster outlives us: what our tasks did reaches its GCS first
+                from .core import task_events
+
+                task_events.flush_now(core, timeout=2)
                 core.call(core.gcs, "mark_job_finished_request", {"job_id": core.job_id.hex()}, timeout=2)
         except Exception:  # noqa: BLE001 - the cluster may be gone already
             pass
