@@ -244,3 +244,22 @@ def test_placement_groups_go_with_their_job_unless_detached(three_nodes, run_pyt
     from kernelray.util import PlacementGroup, remove_placement_group
 
     remove_placement_group(PlacementGroup(kept))
+
+
+def test_a_finished_jobs_tasks_stay_listed(three_nodes, run_python):
+    """A driver of a cluster that outlives it reports its tasks before its job ends."""
+    from kernelray.util import state
+
+    cluster, _, _ = three_nodes
+    code, out, err = run_python(f"""
+        import kernelray as ray
+        ray.init(address="{cluster.address}")
+        @ray.remote
+        def short_lived_job_task():
+            return 1
+        assert ray.get(short_lived_job_task.remote()) == 1
+        ray.shutdown()
+    """)
+    assert code == 0, err
+    rows = state.list_tasks(filters=[("name", "=", "short_lived_job_task")])
+    assert [r["state"] for r in rows] == ["FINISHED"], rows
