@@ -34,9 +34,12 @@ def test_start_head_connect_status_stop(tmp_path, run_python):
         )
         assert code == 0, err
         assert out.split() == ["7", "3.0"]
-        r = run_cli(["status"], env)
-        assert r.returncode == 0, r.stderr + r.stdout
-        assert "ALIVE" in r.stdout and "0/2" in r.stdout
+        def idle_status():  # the ended job's worker goes within a moment (after reporting its task)
+            r = run_cli(["status"], env)
+            assert r.returncode == 0, r.stderr + r.stdout
+            return "ALIVE" in r.stdout and "0/2" in r.stdout
+
+        wait_until(idle_status, 10, what="status to show the head ALIVE with its 2 CPUs free")
         r = run_cli(["start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1"], env)
         assert r.returncode == 0, r.stderr + r.stdout
         r = run_cli(["status"], env)

@@ -263,3 +263,6 @@ def test_a_finished_jobs_tasks_stay_listed(three_nodes, run_python):
     assert code == 0, err
     rows = state.list_tasks(filters=[("name", "=", "short_lived_job_task")])
     assert [r["state"] for r in rows] == ["FINISHED"], rows
+    # its worker, stopped with the job, reported where and how long it ran before it went
+    wait_until(lambda: state.list_tasks(filters=[("name", "=", "short_lived_job_task")])[0]["worker_pid"], 5,
+               what="the worker's RUNNING event")

@@ -516,8 +516,14 @@ class CoreWorker(Endpoint):
         address = msg.content.get("driver_address")
         if address:
             self.handle_owner_died(type(msg)("owner_died", {"address": address}, {}, {}, {}), sock, idents)
+        if self.mode == WORKER:  # the raylet stops a finished job's workers in a moment: report what ran first
+            from . import task_events
+
+            if task_events.ENABLED:
+                task_events.flush(self)
         if self.executor is not None and msg.content.get("job_id") == self.job_id.hex() and self.mode == WORKER:
             log.info("job %s finished; worker exits", msg.content.get("job_id"))
+            time.sleep(0.05)  # ZeroMQ's I/O thread puts the last messages on the wire
             os._exit(0)
 
     def handle_node_removed(self, msg, sock, idents) -> None:

@@ -36,6 +36,9 @@ IDLE_WORKER_KILL_S = 10.0
 MAX_REMOVED_GROUPS_KEPT = 10_000  # removed placement groups remembered, to refuse their late lease requests
 
 
+JOB_WORKER_GRACE_S = 0.3  # a finished job's workers exit by themselves; the raylet kills what is left after this
+
+
 @dataclass(eq=False)
 class WorkerInfo:
     worker_id: str
@@ -355,6 +358,10 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, BundleHandlers, Endpoint):
         if not self.stopping:
             self._schedule()
 
+    def _kill_if_still_there(self, w: WorkerInfo) -> None:
+        if self.workers.get(w.worker_id) is w:
+            self._kill_worker(w)
+
     def _kill_worker(self, w: WorkerInfo) -> None:
         if w.pid:
             try:
@@ -611,8 +618,8 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, BundleHandlers, Endpoint):
             self.store.client_gone(driver)
             self.store.owner_gone(driver)
         for w in list(self.workers.values()):
-            if w.job_id == job_id:
-                self._kill_worker(w)
+            if w.job_id == job_id:  # they heard it too and exit on their own, their task events sent first
+                self.loop.call_later(JOB_WORKER_GRACE_S, self._kill_if_still_there, w)
         for req in list(self.pending):
             if req.job_id == job_id:
                 self.pending.remove(req)
