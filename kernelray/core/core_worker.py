@@ -691,11 +691,9 @@ def _cell_name(filename: str) -> str:
         ip = sys.modules.get("IPython")
         shell = ip.get_ipython() if ip is not None else None
         number = getattr(getattr(shell, "compile", None), "_filename_map", {}).get(filename)
-        if number is not None:
-            name = f"In [{number}]"
-            if len(_CELL_NAMES) < 100_000:
-                _CELL_NAMES[filename] = name
-        return name
+        if number is None:
+            return name  # (not cached: the cell may be numbered later)
+        name = f"In [{number}]"
     if len(_CELL_NAMES) < 100_000:
         _CELL_NAMES[filename] = name
     return name

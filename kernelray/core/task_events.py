@@ -35,6 +35,8 @@ import pickle
 import time
 from collections import deque
 
+from .task_spec import RUNNING
+
 log = logging.getLogger("kernelray.task_events")
 
 ENABLED = os.environ.get("KERNELRAY_TASK_EVENTS", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -105,10 +107,10 @@ def _fold_runs(events: list) -> list:
     i, n = 0, len(events)
     while i < n:
         ev = events[i]
-        if ev[1] == "RUNNING" and i + 1 < n:
+        if ev[1] == RUNNING and i + 1 < n:
             nxt = events[i + 1]
             if nxt[1] == RUN_END and nxt[0] == ev[0] and nxt[3] == ev[3]:
-                append((ev[0], "RUNNING", ev[2], ev[3], nxt[2]))
+                append((ev[0], RUNNING, ev[2], ev[3], nxt[2]))
                 i += 2
                 continue
         append(ev)

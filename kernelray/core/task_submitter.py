@@ -105,6 +105,7 @@ class TaskSubmitter:
     def __init__(self, core):
         self.core = core
         self.tasks: dict[bytes, TaskSpec] = {}
+        self.on_submit = None  # callable(spec), loop thread: the Jupyter bridge notes which cell submitted what
         self.queues: dict[tuple, SchedulingQueue] = {}
         self.leases: dict[str, tuple] = {}  # lease_id -> (queue, lease)
         self.waiting_on: dict[bytes, list] = {}  # dependency oid -> specs waiting for it
@@ -124,6 +125,8 @@ class TaskSubmitter:
         core = self.core
         core.refs.drain()
         self.tasks[spec.task_id] = spec
+        if self.on_submit is not None:
+            self.on_submit(spec)
         straight = not spec.deps and spec.actor_id is None and task_type is None  # queued for a lease at once
         if _EVENTS:
             if straight:  # one event for both states, at the same moment (task_events.py)

@@ -143,16 +143,8 @@ class JupyterBridge:
         core.route_hook = self.route_hook
         if core.output_handler is None:  # None unless init(log_to_driver=False) silenced it
             core.output_handler = self.output_handler
-        submitter = core.submitter
-        if not getattr(submitter.__dict__.get("submit"), "_kernelray_bridge", False):
-            orig, live = submitter.submit, submitter.tasks
-
-            def submit(spec, *args, **kwargs):  # loop thread; a closure, so a call queued before a detach still works
-                self._record(spec, live)
-                return orig(spec, *args, **kwargs)
-
-            submit._kernelray_bridge = True
-            submitter.submit = submit
+        live = core.submitter.tasks
+        core.submitter.on_submit = lambda spec: self._record(spec, live)  # (loop thread)
 
     def _unhook(self, core) -> None:
         if core is None:
@@ -161,9 +153,7 @@ class JupyterBridge:
             core.route_hook = None
         if getattr(core, "output_handler", None) == self.output_handler:
             core.output_handler = None
-        submitter = core.submitter
-        if getattr(submitter.__dict__.get("submit"), "_kernelray_bridge", False):
-            del submitter.submit
+        core.submitter.on_submit = None
         if self.core is core:
             self.core = None
 

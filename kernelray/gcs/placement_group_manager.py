@@ -81,9 +81,7 @@ class PlacementGroupManager:
 
     def wait_ready(self, pg_id: str, sock, idents, msg) -> None:
         pg = self.groups.get(pg_id)
-        if pg is None or pg["state"] == REMOVED:
-            self._answer_ready(pg_id, (sock, idents, msg), pg)
-        elif pg["state"] == CREATED:
+        if pg is None or pg["state"] in (REMOVED, CREATED):
             self._answer_ready(pg_id, (sock, idents, msg), pg)
         else:
             self._ready_waiters.setdefault(pg_id, []).append((sock, idents, msg))

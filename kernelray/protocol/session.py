@@ -46,6 +46,11 @@ def _loads(data: bytes):
     return _decode(data.decode())
 
 
+def _parse(part: bytes) -> dict:
+    """A JSON part of a message; the empty dict without parsing ``{}``."""
+    return _loads(part) if part != _EMPTY else {}
+
+
 class Message:
     """One received message: its type, content, buffers and routing identities.
 
@@ -69,17 +74,15 @@ class Message:
 
     @property
     def parent(self) -> dict:
-        p = self._parent
-        if type(p) is bytes:
-            p = self._parent = _loads(p) if p != _EMPTY else {}
-        return p
+        if type(self._parent) is bytes:
+            self._parent = _parse(self._parent)
+        return self._parent
 
     @property
     def metadata(self) -> dict:
-        m = self._metadata
-        if type(m) is bytes:
-            m = self._metadata = _loads(m) if m != _EMPTY else {}
-        return m
+        if type(self._metadata) is bytes:
+            self._metadata = _parse(self._metadata)
+        return self._metadata
 
     @property
     def msg_id(self) -> str:
@@ -202,10 +205,10 @@ class SignedSession:
         if len(seen) > 65536:
             seen.popitem(last=False)
         header = _loads(header_b)
-        content = _loads(body) if body != _EMPTY else {}
+        content = _parse(body)
         buffers = [f.buffer if hasattr(f, "buffer") else memoryview(f) for f in frames[i + 6 :]]
         if buffers or meta_b != _EMPTY:
-            meta = _loads(meta_b) if meta_b != _EMPTY else {}
+            meta = _parse(meta_b)
             lengths = meta.get("buffer_lengths")
             if lengths is not None and lengths != [b.nbytes for b in buffers]:
                 return self._drop("buffer lengths differ from the signed metadata")

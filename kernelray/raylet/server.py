@@ -213,6 +213,7 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, BundleHandlers, Endpoint):
                  session_dir: str, ip: str = "127.0.0.1", port: int | None = None, prestart: int = 0,
                  is_head: bool = False, parent_pid: int | None = None):
         super().__init__(key, ip=ip, port=port, name="raylet")
+        self._init_store_handlers()
         self.node_id = node_id
         self.session_dir = session_dir
         self.factory = factory

@@ -24,22 +24,19 @@ class StoreHandlers:
             self._wait_for_room(msg, lambda: self.handle_create_object_request(msg, sock, idents),
                                 lambda: self.reply_error(sock, idents, msg, "ObjectStoreFullError", str(exc)))
             return
-        self._full_since().pop(msg.msg_id, None)
+        self._store_full_since.pop(msg.msg_id, None)
         self.reply(sock, idents, msg, "create_object_reply", {"offset": entry.offset})
 
     # -- a full store: wait a little for room before refusing ------------------------------
-    def _full_since(self) -> dict:
-        d = self.__dict__.get("_store_full_since")
-        if d is None:
-            d = self.__dict__["_store_full_since"] = {}
-            self.__dict__["_store_full_parked"] = []
-            self.__dict__["_store_full_timer"] = None
-        return d
+    def _init_store_handlers(self) -> None:
+        self._store_full_since: dict = {}  # request msg_id -> when the full store first refused it
+        self._store_full_parked: list = []  # retries of refused requests, run when room is made
+        self._store_full_timer = None
 
     def _wait_for_room(self, msg, retry, refuse) -> None:
-        since = self._full_since().setdefault(msg.msg_id, time.monotonic())
+        since = self._store_full_since.setdefault(msg.msg_id, time.monotonic())
         if time.monotonic() - since >= FULL_GRACE_S:
-            self._full_since().pop(msg.msg_id, None)
+            self._store_full_since.pop(msg.msg_id, None)
             refuse()
             return
         self._store_full_parked.append(retry)
@@ -53,7 +50,7 @@ class StoreHandlers:
             retry()
 
     def _room_made(self) -> None:
-        if self.__dict__.get("_store_full_parked"):
+        if self._store_full_parked:
             self._retry_parked()
 
     def handle_object_sealed(self, msg, sock, idents) -> None:
@@ -111,7 +108,7 @@ class StoreHandlers:
                 self.store.release(o, client)
             self.reply_error(sock, idents, msg, "ObjectLostError", f"its spill file could not be read: {exc}")
             return
-        self._full_since().pop(msg.msg_id, None)
+        self._store_full_since.pop(msg.msg_id, None)
         self.reply(sock, idents, msg, "store_get_reply", {"objects": infos})
 
     def handle_objects_released(self, msg, sock, idents) -> None:

@@ -9,6 +9,7 @@ die with the zygote (PR_SET_PDEATHSIG), and the zygote dies with the raylet.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import select
@@ -109,7 +110,7 @@ def _zygote_main(cmd_r: int, ev_w: int, cfg: dict, raylet_pid: int) -> None:
     signal.signal(signal.SIGTERM, on_term)
     buf = b""
     if os.environ.get("KERNELRAY_PRELOAD_NUMPY", "1") != "0":
-        _preload_numpy()
+        _preload("numpy")
 
     def report(**event):
         try:
@@ -134,7 +135,7 @@ def _zygote_main(cmd_r: int, ev_w: int, cfg: dict, raylet_pid: int) -> None:
             # once idle (the prestarted workers are forked): import what only some workers
             # need, so the workers forked later (actors) find it loaded and shared
             preloaded = True
-            _preload()
+            _preload("kernelray.core.actor_host")
         if ready:
             data = os.read(cmd_r, 65536)
             if not data:  # the raylet is gone
@@ -161,18 +162,12 @@ def _zygote_main(cmd_r: int, ev_w: int, cfg: dict, raylet_pid: int) -> None:
             report(event="exited", worker_id=wid, pid=pid, exit_code=code)
 
 
-def _preload_numpy() -> None:
-    """numpy, once, in the factory: every worker shares it (as Ray's workers start with it),
-    instead of each importing it inside its first task (100+ ms)."""
+def _preload(module: str) -> None:
+    """Import ``module`` once in the factory, so every worker forked later shares it instead of
+    importing it itself: numpy (as Ray's workers start with it; 100+ ms inside a first task),
+    and the actor host with asyncio (40 ms per actor)."""
     try:
-        import numpy  # noqa: F401
-    except Exception:  # noqa: BLE001 - workers import it themselves then
-        pass
-
-
-def _preload() -> None:
-    try:
-        from ..core import actor_host  # noqa: F401 - and asyncio with it (40 ms per actor otherwise)
+        importlib.import_module(module)
     except Exception:  # noqa: BLE001 - a worker imports it itself then
         traceback.print_exc()
 
