@@ -439,8 +439,7 @@ class ActorSubmitter:
     def _fail(self, spec: TaskSpec, err: StoredObject) -> None:
         """The actor is dead: the call fails with ``err`` (the actor's ActorDiedError)."""
         self.core.submitter._finish(spec, [err] * max(spec.num_returns, 1), FAILED, "ActorDiedError")
-        if self.pending_calls:
-            self._release_slot(spec.actor_id, spec.task_id)  # (a failed streaming call skips task_finished)
+        # (_finish calls task_finished, streaming calls included, which frees the max_pending_calls slot)
 
     # -- handles and the actor's lifetime (loop thread) ----------------------------------------------
     def _queue(self, actor_id: bytes, owned: bool = False, detached: bool = False) -> ActorQueue:
