@@ -51,11 +51,14 @@ def remote(*args, **kwargs):
 
     if len(args) == 1 and not kwargs and callable(args[0]):
         return make(args[0], {})
-    if args:
-        raise TypeError(
-            "The @remote decorator must be applied either with no arguments and no parentheses, for example "
-            "'@remote', or it must be applied using only keyword arguments and parentheses, for example "
-            "'@remote(num_returns=2, resources={\"CustomResource\": 1})'."
+    if args or not kwargs:  # Ray asserts: '@remote()' with empty parentheses is refused too
+        from .options import ACTOR_OPTIONS, TASK_OPTIONS
+
+        raise AssertionError(
+            "The @kernelray.remote decorator must be applied either with no arguments and no parentheses, for "
+            "example '@kernelray.remote', or it must be applied using some of the arguments in the list "
+            f"{sorted(TASK_OPTIONS.keys() | ACTOR_OPTIONS.keys())}, for example "
+            "'@kernelray.remote(num_returns=2, resources={\"CustomResource\": 1})'."
         )
     return lambda obj: make(obj, kwargs)
 

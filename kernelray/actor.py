@@ -58,6 +58,7 @@ from .core.actor_host import ActorExit, exit_actor  # noqa: F401 - kernelray.act
 from .core.actor_submitter import HANDLE_ADDED, HANDLE_DROPPED, HANDLE_ESCAPED
 from .core.serialization import contained_refs_sink, export_code
 from .options import ACTOR_OPTIONS, METHOD_OPTIONS, resources_of, validate
+from . import submit_checks
 
 ASYNC_DEFAULT_MAX_CONCURRENCY = 1000
 _BUILTIN_METHODS = ("__ray_ready__", "__ray_terminate__")
@@ -160,7 +161,7 @@ def actor_meta(cls, max_task_retries: int = 0, max_pending_calls: int = -1,
     return ActorMeta(cls.__name__, methods, is_async, max_task_retries, max_pending_calls, concurrency_groups)
 
 
-class ActorClass:
+class ActorClass(submit_checks.UserClassAttributes):
     """A class made remote: ``.remote(...)`` creates an actor and returns its handle."""
 
     def __init__(self, cls, options: dict):
@@ -206,6 +207,7 @@ class ActorClass:
                 self._cls, "actor class", self._qualname,
                 "Classes are shipped by value with cloudpickle; create what they capture (locks, sockets, open "
                 "files) in __init__ instead.")
+        submit_checks.check_pickled_size(self._blob, self._class_name, "actor")
         return self._class_id, self._blob
 
     def _remote(self, args, kwargs, opts: dict) -> "ActorHandle":
@@ -215,6 +217,7 @@ class ActorClass:
         from .core.task_spec import TaskSpec
         from .util.scheduling_strategies import to_wire
 
+        submit_checks.check_actor_creation(self, args, kwargs, opts)
         core = api._connected_core()
         name = opts.get("name")
         if name is not None and not name:
@@ -301,6 +304,7 @@ class ActorClass:
         # ref along, so every process holding one is a borrower the owner counts (Ray's scheme)
         scope = None if detached else ObjectRef(ids.actor_handle_object_id(actor_id), core.address)
         handle = ActorHandle(actor_id, meta, _owned=True, _detached=detached, _scope=scope)
+        submit_checks.remember_actor_methods(self, self._cls, actor_id)
         # refs inside the constructor arguments are held until the actor is dead (a restart re-runs it)
         core.loop.call_soon(core.actor_submitter.submit_creation, spec, detached, nested)
         return handle
@@ -408,6 +412,7 @@ class ActorMethod:
         from . import api
 
         handle = self._handle
+        submit_checks.bind_method(handle._actor_id.binary(), self._name, args, kwargs)
         opts = {"max_task_retries": handle._meta.max_task_retries, **self._defaults, **self._overrides}
         if opts.get("max_task_retries") is None:
             opts["max_task_retries"] = handle._meta.max_task_retries

@@ -105,6 +105,8 @@ def init(
                 "Maybe you called kernelray.init twice by accident? This error can be suppressed by passing in "
                 "'ignore_reinit_error=True' or by calling 'kernelray.shutdown()' prior to 'kernelray.init()'."
             )
+        if namespace is not None and not isinstance(namespace, str):
+            raise TypeError("namespace must be None or a string.")
         unknown = set(kwargs) - {"local_mode", "_temp_dir", "dashboard_host", "dashboard_port", "_system_config",
                                  "object_spilling_directory", "_plasma_directory", "num_workers"}
         if unknown:

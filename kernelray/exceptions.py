@@ -294,3 +294,10 @@ __all__ = [
     "TaskUnschedulableError",
     "PendingCallsLimitExceeded",
 ]
+
+
+class ActorClassInheritanceException(TypeError):
+    """Raised when a class is defined with an actor class as a base (Ray: ``ray.actor``)."""
+
+
+__all__.append("ActorClassInheritanceException")

@@ -7,6 +7,7 @@ import inspect
 from .core import context as _context
 from .core.serialization import export_code
 from .options import TASK_OPTIONS, resources_of, validate
+from . import submit_checks
 
 
 class RemoteFunction:
@@ -15,6 +16,7 @@ class RemoteFunction:
     def __init__(self, function, options: dict):
         if not callable(function):
             raise TypeError(f"@remote expects a function or a class, got {type(function).__name__}")
+        submit_checks.refuse_async_function(function)
         self._function = function
         self._options = validate(dict(options), TASK_OPTIONS, "remote functions")
         self._name = getattr(function, "__name__", "function")
@@ -51,9 +53,11 @@ class RemoteFunction:
                 self._function, "function", self._qualname,
                 "Functions are shipped by value with cloudpickle; move what it captures (locks, sockets, open "
                 "files) inside the function.")
+        submit_checks.check_pickled_size(self._blob, self._qualname, "remote function")
         return self._fn_id, self._blob
 
     def _remote(self, args, kwargs, opts):
+        submit_checks.check_task(self, args, kwargs, opts)
         core = _context.core or _api()._connected_core()
         fn_id, blob = self._export()
         return core.submit_task(
