@@ -26,6 +26,44 @@ _NO_SIGNATURE = object()  # builtins without a signature: nothing to bind agains
 _method_signatures: dict = {}  # actor id bytes -> {method name: Signature}, for actors created here
 
 
+class _Binder:
+    """A signature's binding check, fast: a compiled do-nothing function with the same
+    parameters accepts or refuses the call (well under a microsecond); only a refused call
+    goes through ``Signature.bind``, for the message Ray gives."""
+
+    __slots__ = ("signature", "accepts")
+
+    def __init__(self, signature: inspect.Signature):
+        self.signature = signature
+        self.accepts = _compile_accepting(signature)
+
+    def bind(self, args, kwargs) -> None:
+        try:
+            self.accepts(*args, **kwargs)
+        except TypeError:
+            self.signature.bind(*args, **kwargs)  # raises, with Ray's message
+            raise  # pragma: no cover - both agree on every signature
+
+
+def _compile_accepting(signature: inspect.Signature):
+    P = inspect.Parameter
+    parts, star_done = [], False
+    kinds = [p.kind for p in signature.parameters.values()]
+    for i, p in enumerate(signature.parameters.values()):
+        default = "" if p.default is P.empty else "=_default"
+        if p.kind is P.KEYWORD_ONLY and not star_done:
+            parts.append("*")
+        if p.kind in (P.VAR_POSITIONAL, P.KEYWORD_ONLY):
+            star_done = True
+        prefix = {P.VAR_POSITIONAL: "*", P.VAR_KEYWORD: "**"}.get(p.kind, "")
+        parts.append(f"{prefix}{p.name}{default}")
+        if p.kind is P.POSITIONAL_ONLY and (i + 1 == len(kinds) or kinds[i + 1] is not P.POSITIONAL_ONLY):
+            parts.append("/")
+    namespace = {"_default": None}
+    exec(f"def accepts({', '.join(parts)}): pass", namespace)  # noqa: S102 - parameter names only
+    return namespace["accepts"]
+
+
 def _signature_of(fn, drop_first: bool = False):
     try:
         sig = inspect.signature(fn)
@@ -34,12 +72,15 @@ def _signature_of(fn, drop_first: bool = False):
     if drop_first:
         params = list(sig.parameters.values())[1:]
         sig = sig.replace(parameters=params)
-    return sig
+    try:
+        return _Binder(sig)
+    except SyntaxError:  # a parameter name that is no identifier (C functions): nothing to bind
+        return _NO_SIGNATURE
 
 
-def _bind(sig, args, kwargs) -> None:
-    if sig is not _NO_SIGNATURE:
-        sig.bind(*args, **kwargs)  # TypeError with Python's (and so Ray's) message
+def _bind(binder, args, kwargs) -> None:
+    if binder is not _NO_SIGNATURE:
+        binder.bind(args, kwargs)
 
 
 def bind_arguments(owner, fn, args, kwargs) -> None:
@@ -54,7 +95,7 @@ def bind_arguments(owner, fn, args, kwargs) -> None:
 
 
 def class_method_signatures(cls) -> dict:
-    """{method name: Signature as a caller sees it} for an actor class (``self``/``cls`` dropped)."""
+    """{method name: binder of the signature as a caller sees it} for an actor class (``self``/``cls`` dropped)."""
     out = {}
     for name, member in inspect.getmembers(cls, callable):
         raw = inspect.getattr_static(cls, name, None)
@@ -103,8 +144,8 @@ def check_pickled_size(blob: bytes, name: str, what: str) -> None:
 
 
 def refuse_reserved_resources(opts: dict) -> None:
-    resources = opts.get("resources") or {}
-    if "bundle" in resources:
+    resources = opts.get("resources")
+    if resources and "bundle" in resources:
         raise ValueError(f"The resource should not include `bundle` which is reserved for Ray. "
                          f"resources: {resources}")
 
@@ -138,6 +179,8 @@ def _fits_some_bundle(request: dict, bundles: list) -> bool:
 
 def check_fits_placement_group(opts: dict, what: str, is_actor: bool = False) -> None:
     """Ray's ValueError when no bundle of the placement group can hold the request."""
+    if opts.get("scheduling_strategy") is None and opts.get("placement_group") is None:
+        return
     pg = _placement_group_of(opts)
     if pg is None:
         return
