@@ -59,6 +59,7 @@ from .core.actor_submitter import HANDLE_ADDED, HANDLE_DROPPED, HANDLE_ESCAPED
 from .core.serialization import contained_refs_sink, export_code
 from .options import ACTOR_OPTIONS, METHOD_OPTIONS, resources_of, validate
 from . import submit_checks
+from .exceptions import ActorClassInheritanceException  # noqa: F401 - ray.actor.ActorClassInheritanceException
 
 ASYNC_DEFAULT_MAX_CONCURRENCY = 1000
 _BUILTIN_METHODS = ("__ray_ready__", "__ray_terminate__")

@@ -19,11 +19,16 @@ from __future__ import annotations
 
 import inspect
 import os
+import weakref
 
 ENABLED = os.environ.get("KERNELRAY_SKIP_SIGNATURE_CHECK", "") not in ("1", "true", "True")
 FUNCTION_SIZE_ERROR_THRESHOLD = 10**8
 _NO_SIGNATURE = object()  # builtins without a signature: nothing to bind against
-_method_signatures: dict = {}  # actor id bytes -> {method name: Signature}, for actors created here
+# kept beside, not on, the RemoteFunction/ActorClass: those are pickled into tasks, a cache is not
+_binders: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # RemoteFunction/ActorClass -> binder
+_class_binders: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # ActorClass -> {method: binder}
+_MAX_REMEMBERED_ACTORS = 100_000
+_method_signatures: dict = {}  # actor id bytes -> {method name: binder}, for actors created here
 
 
 class _Binder:
@@ -84,14 +89,13 @@ def _bind(binder, args, kwargs) -> None:
 
 
 def bind_arguments(owner, fn, args, kwargs) -> None:
-    """Bind a task's or constructor's arguments; the Signature is cached on ``owner``."""
+    """Bind a task's or constructor's arguments; the binder is cached per ``owner``."""
     if not ENABLED:
         return
-    sig = owner.__dict__.get("_kr_signature")
-    if sig is None:
-        sig = _signature_of(fn)
-        owner.__dict__["_kr_signature"] = sig
-    _bind(sig, args, kwargs)
+    binder = _binders.get(owner)
+    if binder is None:
+        binder = _binders[owner] = _signature_of(fn)
+    _bind(binder, args, kwargs)
 
 
 def class_method_signatures(cls) -> dict:
@@ -110,10 +114,12 @@ def class_method_signatures(cls) -> dict:
 
 def remember_actor_methods(owner, cls, actor_id: bytes) -> None:
     """Keep the method signatures of an actor created in this process, for ``bind_method``."""
-    sigs = owner.__dict__.get("_kr_method_signatures")
+    sigs = _class_binders.get(owner)
     if sigs is None:
-        sigs = owner.__dict__["_kr_method_signatures"] = class_method_signatures(cls)
+        sigs = _class_binders[owner] = class_method_signatures(cls)
     _method_signatures[actor_id] = sigs
+    if len(_method_signatures) > _MAX_REMEMBERED_ACTORS:  # the oldest actors' calls go unchecked
+        del _method_signatures[next(iter(_method_signatures))]
 
 
 def bind_method(actor_id: bytes, method: str, args, kwargs) -> None:

@@ -60,7 +60,7 @@ def test_subclassing_an_actor_class_is_refused():
                              r"from actor classes is not currently supported\."):
         class Savings(AccountActor):
             pass
-    assert issubclass(ray.exceptions.ActorClassInheritanceException, TypeError)
+    assert issubclass(ray.actor.ActorClassInheritanceException, TypeError)
 
 
 def test_actor_class_exposes_class_attributes_static_and_class_methods():
