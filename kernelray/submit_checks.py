@@ -237,7 +237,7 @@ def check_task(remote_function, args, kwargs, opts: dict) -> None:
     """Every check ``f.remote(...)`` makes before submitting."""
     bind_arguments(remote_function, remote_function._function, args, kwargs)
     refuse_reserved_resources(opts)
-    check_fits_placement_group(opts, remote_function._name)
+    check_fits_placement_group(opts, remote_function.__qualname__)
 
 
 def check_actor_creation(actor_class, args, kwargs, opts: dict) -> None:

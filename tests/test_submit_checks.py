@@ -162,3 +162,15 @@ def test_actor_asking_a_placement_group_for_more_than_a_bundle_is_refused(one_cp
     with pytest.raises(ValueError, match=r"^Cannot schedule Account with the placement group because the resource "
                                          r"request \{'special': 1, 'CPU': 1\} cannot fit into any bundles"):
         ray.remote(Account).options(num_cpus=1, resources={"special": 1}, scheduling_strategy=in_group).remote("a")
+
+
+def test_default_actor_in_a_placement_group_without_cpus_is_refused(cluster):
+    no_cpu = placement_group([{"special": 1}])  # never placed here: the check needs only its bundles
+    try:
+        with pytest.raises(ValueError, match=r"^Cannot schedule Account with the placement group because the actor "
+                                             r"requires 1 CPU for creation, but it cannot fit into any bundles for "
+                                             r"the placement group, \[\{'special': 1\.0\}\]\. Consider creating a "
+                                             r"placement group with CPU resources\.$"):
+            ray.remote(Account).options(scheduling_strategy=PlacementGroupSchedulingStrategy(no_cpu)).remote("a")
+    finally:
+        remove_placement_group(no_cpu)
