@@ -3,8 +3,9 @@
 Each check raises what Ray 2.6x raises, at the point Ray raises it, before anything is sent:
 
 * ``bind_arguments``: ``.remote(...)`` arguments bound against the function's, constructor's
-  or method's signature (``TypeError: missing a required argument: 'b'``).  The
-  ``inspect.Signature`` is computed once per function and cached; set
+  or method's signature (``TypeError: missing a required argument: 'b'``).  The signature
+  is read once per function and compiled into a do-nothing function with the same
+  parameters (about 1 us per call, 0.5-0.8 % of a no-op task); set
   ``KERNELRAY_SKIP_SIGNATURE_CHECK=1`` (or ``submit_checks.ENABLED = False``) to skip
   binding, as the benchmark does to measure its cost.
 * ``refuse_async_function``: ``@remote`` on an ``async def`` function.
