@@ -200,7 +200,10 @@ class ActorClass(submit_checks.UserClassAttributes):
         return self._remote(args, kwargs, self._options)
 
     def bind(self, *args, **kwargs):
-        raise NotImplementedError("Ray DAGs (.bind) are not supported by kernelray")
+        """A DAG node creating this actor (``kernelray.dag``); ``.execute()`` creates it."""
+        from .dag import ClassNode
+
+        return ClassNode(self, args, kwargs, self._options)
 
     def _export(self):
         if self._blob is None:
@@ -325,7 +328,9 @@ class _ActorClassWithOptions:
         return _ActorClassWithOptions(self._actor_class, {**self._options, **options})
 
     def bind(self, *args, **kwargs):
-        return self._actor_class.bind(*args, **kwargs)
+        from .dag import ClassNode
+
+        return ClassNode(self._actor_class, args, kwargs, self._options)
 
 
 class ActorHandle:
@@ -421,7 +426,10 @@ class ActorMethod:
         return core.actor_submitter.submit_method(handle, self._name, args, kwargs, opts)
 
     def bind(self, *args, **kwargs):
-        raise NotImplementedError("Ray DAGs (.bind) are not supported by kernelray")
+        """A DAG node calling this method (``kernelray.dag``); ``.execute()`` submits it."""
+        from .dag.class_node import bind_actor_method
+
+        return bind_actor_method(self, args, kwargs)
 
     def __repr__(self):
         return f"ActorMethod({self._handle._meta.class_name}.{self._name})"

@@ -45,7 +45,10 @@ class RemoteFunction:
         return self._remote(args, kwargs, self._options)
 
     def bind(self, *args, **kwargs):
-        raise NotImplementedError("Ray DAGs (.bind) are not supported by kernelray")
+        """A DAG node for this call (``kernelray.dag``); ``.execute()`` submits it."""
+        from .dag import FunctionNode
+
+        return FunctionNode(self, args, kwargs, self._options)
 
     def _export(self):
         if self._blob is None:
@@ -101,6 +104,11 @@ class _BoundOptions:
     def options(self, **options):
         validate(options, TASK_OPTIONS, "remote functions")
         return _BoundOptions(self._fn, {**self._options, **options})
+
+    def bind(self, *args, **kwargs):
+        from .dag import FunctionNode
+
+        return FunctionNode(self._fn, args, kwargs, self._options)
 
     def __call__(self, *args, **kwargs):
         return self._fn(*args, **kwargs)
