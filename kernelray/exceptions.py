@@ -294,3 +294,12 @@ __all__ = [
     "TaskUnschedulableError",
     "PendingCallsLimitExceeded",
 ]
+
+
+class AsyncioActorExit(RayError):
+    """Raised by ``exit_actor()`` inside an asyncio actor: the actor exits on purpose, as in Ray.
+
+    The actor exits even when the method catches it; calls already running finish first."""
+
+
+__all__.append("AsyncioActorExit")
