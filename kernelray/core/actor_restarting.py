@@ -1,8 +1,10 @@
 """Calls to an actor that is restarting, as Ray 2.60 treats them.
 
-A call whose ``max_task_retries`` is 0 fails at once with ActorUnavailableError instead of
-waiting for the restart (Ray's ``fail_if_actor_unreachable``); calls that may be retried
-wait in the queue and go to the restarted actor.
+A call whose ``max_task_retries`` is 0, sent (its arguments resolved) while this process
+knows the actor is RESTARTING, fails at once with ActorUnavailableError instead of waiting
+for the restart (Ray's ``fail_if_actor_unreachable``, checked where Ray's
+SendPendingTasks checks it).  Calls queued before the restart was heard of, and calls
+that may be retried, wait and go to the restarted actor.
 """
 
 from __future__ import annotations

@@ -383,7 +383,6 @@ class ActorSubmitter:
             if q.conn is not None:
                 self._connection_lost(q, dead=False)
             q.state = state
-            fail_calls_without_retries(q, self.core.submitter._fail)
 
     def _connection_lost(self, q: ActorQueue, dead: bool) -> None:
         """The worker of the actor's incarnation is gone: retry or fail the calls in flight."""
