@@ -301,3 +301,12 @@ class ActorClassInheritanceException(TypeError):
 
 
 __all__.append("ActorClassInheritanceException")
+
+
+class AsyncioActorExit(RayError):
+    """Raised by ``exit_actor()`` inside an asyncio actor: the actor exits on purpose, as in Ray.
+
+    The actor exits even when the method catches it; calls already running finish first."""
+
+
+__all__.append("AsyncioActorExit")

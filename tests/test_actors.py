@@ -64,6 +64,22 @@ def gcs_actor_row(actor) -> dict:
     return next(r for r in rows if r["actor_id"] == actor._actor_id.hex())
 
 
+def _answers(method) -> bool:
+    """Whether a call goes through (not ActorUnavailableError: this process still sees a restart)."""
+    try:
+        ray.get(method.remote(), timeout=30)
+        return True
+    except ActorUnavailableError:
+        return False
+
+
+def _wait_restarted(actor, restarts: int = 1) -> None:
+    """Until the actor's restart is over (a call made while it restarts fails fast, as in Ray)."""
+    wait_until(lambda: gcs_actor_row(actor)["num_restarts"] == restarts and gcs_actor_row(actor)["state"] == "ALIVE",
+               20, what="the restart")
+    wait_until(lambda: _answers(actor.__ray_ready__), 10, interval=0.1, what="the restarted actor to answer")
+
+
 def raylet_workers() -> list:
     core = context.core
     return core.call(core.raylet, "get_node_info_request", {}).content["workers"]
@@ -369,7 +385,10 @@ def test_max_task_retries(cluster):
     with pytest.raises(RayActorError) as info:  # at-most-once by default
         ray.get(ref, timeout=30)
     assert isinstance(info.value, (ActorUnavailableError, ActorDiedError))
-    assert ray.get(no_retry.incr.remote(), timeout=30) == 1  # the actor itself came back
+    # the actor itself comes back (a call made while it restarts fails fast, as in Ray: wait for ALIVE)
+    wait_until(lambda: gcs_actor_row(no_retry)["state"] == "ALIVE", 30, what="the actor to restart")
+    wait_until(lambda: _answers(no_retry.incr), 10, interval=0.1, what="the restarted actor to answer")
+    assert ray.get(no_retry.value.remote(), timeout=30) == 1
 
     retried = Counter.options(max_restarts=1).remote()  # a per-call override
     pid = ray.get(retried.pid.remote(), timeout=30)
@@ -395,6 +414,9 @@ def test_kill(cluster):
     r = Counter.options(max_restarts=1).remote()
     pid = ray.get(r.pid.remote(), timeout=30)
     ray.kill(r, no_restart=False)  # restarts, as its max_restarts allows
+    wait_until(lambda: gcs_actor_row(r)["state"] == "ALIVE" and gcs_actor_row(r)["num_restarts"] == 1, 30,
+               what="the actor to restart")  # (a call made while it restarts fails fast, as in Ray)
+    wait_until(lambda: _answers(r.pid), 10, interval=0.1, what="the restarted actor to answer")
     assert ray.get(r.pid.remote(), timeout=30) != pid
 
 
@@ -539,7 +561,7 @@ def test_runtime_context_inside_actors(cluster):
     assert ray.get(a.ids.remote(), timeout=30) == (a._actor_id.hex(), False)
     assert ray.get(a.me.remote()) == a
     os.kill(ray.get(a.pid.remote()), signal.SIGKILL)
-    wait_until(lambda: gcs_actor_row(a)["num_restarts"] == 1, 10, what="the restart")
+    _wait_restarted(a)
     assert ray.get(a.ids.remote(), timeout=30) == (a._actor_id.hex(), True)
     assert ray.get_runtime_context().get_actor_id() is None
 
@@ -685,7 +707,7 @@ def test_sys_exit_in_a_method_is_a_crash(cluster):
     pid = ray.get(e.pid.remote(), timeout=30)
     with pytest.raises(RayActorError):
         ray.get(e.bye.remote(), timeout=30)
-    wait_until(lambda: gcs_actor_row(e)["num_restarts"] == 1, 10, what="the restart")
+    _wait_restarted(e)
     assert ray.get(e.pid.remote(), timeout=30) != pid  # restarted, as a crash is
 
 

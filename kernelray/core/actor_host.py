@@ -25,10 +25,18 @@ Concurrent calls finish on other threads.  Only the main thread sends on the tas
 socket, so finished results wait in ``done`` and an eventfd wakes the main thread, which
 polls it together with the task socket.
 
-``exit_actor()`` raises ActorExit: the host sends the results that are ready, tells the
-GCS the exit is intended (the actor goes DEAD and is not restarted; callers fail the calls
-still queued), and the process exits.  A plain ``sys.exit()`` in a method ends the
-process as a crash would, so ``max_restarts`` applies, as in Ray.
+Event loops, as Ray's concurrency-group guide describes: an async actor's constructor and
+its plain methods run on its default event loop ("AsyncIO Thread: default"), so
+``asyncio.get_running_loop()`` works there; a group's calls run on that group's loop
+("AsyncIO Thread: <group>").  Sync and threaded actors' calls see no running loop.
+
+``exit_actor()`` (and ``__ray_terminate__``, and SIGTERM when the actor goes out of scope)
+is a graceful exit, see actor_exit.py: the calls running finish, the ones not started
+are dropped, the host sends the results that are ready, runs ``__ray_shutdown__`` and the
+atexit handlers, tells the GCS the exit is intended (the actor goes DEAD and is not
+restarted; callers fail the calls still queued), and the process exits.  A plain
+``sys.exit()`` in a method ends the process as a crash would, so ``max_restarts``
+applies, as in Ray.
 """
 
 from __future__ import annotations
@@ -44,9 +52,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import zmq
 
-from ..exceptions import RaySystemError, TaskCancelledError
+from ..exceptions import AsyncioActorExit, RaySystemError, TaskCancelledError
 from ..protocol.session import poll_in
-from . import context
+from . import actor_exit, context
+from .actor_exit import ExitControl
 from . import task_events as _task_events
 from .task_spec import RUNNING, STREAMING
 
@@ -56,6 +65,7 @@ _now = _task_events.now
 
 SYNC, THREADED, ASYNC = "sync", "threaded", "async"
 _EXIT = object()  # marks "exit_actor() was called" in the done queue
+_SKIPPED = object()  # a call that had not started when the actor began to exit
 
 
 class ActorExit(SystemExit):
@@ -66,7 +76,7 @@ class ActorExit(SystemExit):
 
 
 def _terminate():
-    raise ActorExit()
+    exit_actor()
 
 
 BUILTIN_METHODS = {
@@ -94,6 +104,10 @@ class ActorHost:
         # concurrency groups other than the default: name -> ThreadPoolExecutor (threaded actors)
         # or (event loop, semaphore) (async actors)
         self.groups: dict = {}
+        self.exit = ExitControl(self)
+        self.running = 0  # calls handed to the actor's threads and not collected yet (main thread)
+        self.in_call = False  # the main thread runs the constructor or a call
+        self.exiting = False
 
     # -- main thread --------------------------------------------------------------------
     def execute(self, t):
@@ -106,12 +120,32 @@ class ActorHost:
             err = RaySystemError(f"the actor task {t.d['name']} reached a worker that hosts no actor")
             return ex._error_result(t, err, False)
         method = extra.get("m", "")
+        if self.exit.requested:  # exiting: a call not started yet is dropped (its caller sees the actor die)
+            return None
         if self.mode == SYNC:
-            try:
-                return ex.run(t, lambda t: (self._bound(method), 0))
-            except ActorExit:
-                self._exit()
+            return self._run_on_main(t, lambda t: (self._bound(method), 0))
         return self._dispatch(t, method)
+
+    def _run_on_main(self, t, load):
+        """Run the constructor or a call on this thread; exit after it if an exit was asked for."""
+        actor_exit.start_call()
+        self.in_call = True
+        try:
+            result = self.executor.run(t, load)
+        except ActorExit:
+            result = None
+        finally:
+            self.in_call = False
+        if actor_exit.call_asked_exit():  # even if user code caught the SystemExit: no value, as in Ray
+            result = None
+        if result is None or self.exit.requested:
+            if result is not None:
+                self.executor.results.append(result)
+            self.exit_now()
+        return result
+
+    def busy(self) -> bool:
+        return self.in_call or self.running > 0
 
     def handle(self):
         """An ActorHandle to this actor (``get_runtime_context().current_actor``)."""
@@ -138,15 +172,18 @@ class ActorHost:
             cls, pos = ex.load_function(t)
 
             def construct(*args, **kwargs):
-                instance = cls(*args, **kwargs)
-                self._start(instance, extra)
+                self._start(extra)
+                if self.mode == ASYNC:  # on its default event loop, as in Ray
+                    instance = self._construct_on_loop(cls, args, kwargs)
+                else:
+                    instance = cls(*args, **kwargs)
+                self.instance = instance
+                ex.actor = instance
 
             return construct, pos
 
-        try:
-            result = ex.run(t, load)
-        except ActorExit:  # exit_actor() inside __init__
-            self._exit()
+        self.exit.install_sigterm()
+        result = self._run_on_main(t, load)  # (exit_actor() inside __init__ exits here)
         r = result[2]
         if r["status"] == "ok":
             r["pid"] = os.getpid()
@@ -155,16 +192,33 @@ class ActorHost:
             r["error_message"] = _error_text(result[3])
         return result
 
-    def _start(self, instance, extra: dict) -> None:
-        self.instance = instance
-        self.executor.actor = instance
+    def _construct_on_loop(self, cls, args, kwargs):
+        ctx = context.task_local.spec
+
+        async def construct():
+            context.task_local.spec = ctx
+            try:
+                return cls(*args, **kwargs), actor_exit.call_asked_exit()
+            except AsyncioActorExit:
+                return None, True
+            finally:
+                context.task_local.spec = None
+
+        instance, asked_exit = asyncio.run_coroutine_threadsafe(construct(), self.aio_loop).result()
+        if asked_exit:  # exit_actor() in the constructor: exit on this thread
+            self.exit.ask_from_call()
+            raise ActorExit()
+        return instance
+
+    def _start(self, extra: dict) -> None:
+        """The actor's threads and event loops, before its constructor runs."""
         concurrency = int(extra.get("max_concurrency") or 1)
         groups = extra.get("concurrency_groups") or {}
         if extra.get("is_async"):
             self.mode = ASYNC
-            self.aio_loop, self.semaphore = self._start_event_loop("kernelray-actor-asyncio", concurrency)
+            self.aio_loop, self.semaphore = self._start_event_loop("AsyncIO Thread: default", concurrency)
             for name, size in groups.items():
-                self.groups[name] = self._start_event_loop(f"kernelray-actor-asyncio-{name}", int(size))
+                self.groups[name] = self._start_event_loop(f"AsyncIO Thread: {name}", int(size))
         elif concurrency > 1 or groups:
             self.mode = THREADED
             self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"kernelray-{self.class_name}")
@@ -212,6 +266,7 @@ class ActorHost:
             context.task_local.spec = None
         if t.d.get("route"):
             ex.last_route = t.d["route"]
+        self.running += 1
         if self.mode == THREADED:
             (group or self.pool).submit(self._run_in_thread, t, ctx, fn, args, kwargs)
         else:
@@ -236,18 +291,27 @@ class ActorHost:
         done = self.done
         while done:
             item = done.popleft()
+            self.running -= 1
             if item is _EXIT:
-                self._exit()
-            results.append(item)
+                self.exit.requested = True
+            elif item is not _SKIPPED:
+                results.append(item)
+        if self.exit.requested and self.running <= 0:  # the calls that were running have finished
+            self.exit_now()
 
-    def _exit(self) -> None:
-        """exit_actor(): send what is done, tell the GCS the exit is intended, and go."""
+    def exit_now(self) -> None:
+        """A graceful exit: send what is done, run the hooks, tell the GCS the exit is intended, and go."""
+        if self.exiting:
+            return
+        self.exiting = True
         ex = self.executor
-        if self.wake_fd is not None:
-            while self.done and self.done[0] is not _EXIT:
-                ex.results.append(self.done.popleft())
+        while self.done:
+            item = self.done.popleft()
+            if item is not _EXIT and item is not _SKIPPED:
+                ex.results.append(item)
         if ex.results:
             ex.flush_results()
+        self.exit.run_hooks(self.instance, self.aio_loop)
         ex.flush_output()
         core = self.core
         try:
@@ -274,25 +338,31 @@ class ActorHost:
         return TaskContext(t.task_id, d["name"], d.get("route"), d.get("job_id"), d.get("actor_id"))
 
     def _run_in_thread(self, t, ctx, fn, args, kwargs) -> None:
+        if self.exit.requested:
+            self._complete(_SKIPPED)
+            return
         context.task_local.spec = ctx
+        actor_exit.start_call()
         if _EVENTS:
             _record((t.task_id, RUNNING, _now(), t.d.get("attempt", 0)))
         try:
             value = fn(*args, **kwargs)
             result = self.executor._ok_result(t, value)
-        except ActorExit:
-            result = _EXIT
         except BaseException:  # noqa: BLE001 - the error is the result
             result = self._error(t, sys.exc_info())
         finally:
             context.task_local.spec = None
             if _EVENTS:
                 _record((t.task_id, _task_events.RUN_END, _now(), t.d.get("attempt", 0)))
-        self._complete(result)
+        self._complete(_EXIT if actor_exit.call_asked_exit() else result)
 
     async def _run_coroutine(self, t, ctx, fn, args, kwargs, semaphore) -> None:
         ex = self.executor
         async with semaphore:
+            if self.exit.requested:
+                self._complete(_SKIPPED)
+                return
+            actor_exit.start_call()  # (each call is an asyncio task, with its own context)
             # one thread runs every coroutine of this group: between awaits this is the context of the call running
             context.task_local.spec = ctx
             if _EVENTS:
@@ -303,8 +373,6 @@ class ActorHost:
                     value = await value
                 context.task_local.spec = ctx  # other calls ran during the awaits
                 result = ex._ok_result(t, value)
-            except ActorExit:
-                result = _EXIT
             except asyncio.CancelledError:
                 context.task_local.spec = ctx
                 result = ex._error_result(t, TaskCancelledError(t.task_id.hex()), False)
@@ -313,7 +381,7 @@ class ActorHost:
                 result = self._error(t, sys.exc_info())
             if _EVENTS:
                 _record((t.task_id, _task_events.RUN_END, _now(), t.d.get("attempt", 0)))
-        self._complete(result)
+        self._complete(_EXIT if actor_exit.call_asked_exit() else result)
 
     def _error(self, t, exc_info):
         ex = self.executor
@@ -336,12 +404,16 @@ def _error_text(frames) -> str:
 def exit_actor() -> None:
     """End the current actor on purpose: it goes DEAD and is not restarted.
 
-    Calls already queued fail with ActorDiedError; ``get`` on the call that ran
-    ``exit_actor`` raises ActorDiedError too, as in Ray.
+    Raises ActorExit (a SystemExit), or AsyncioActorExit in an asyncio actor; the actor
+    exits even if the caller catches it.  Calls already queued fail with ActorDiedError;
+    ``get`` on the call that ran ``exit_actor`` raises ActorDiedError too, as in Ray.
     """
     core = context.core
     host = getattr(getattr(core, "executor", None), "actor_host", None)
     if host is None or host.actor_id is None:  # (set from the start of the constructor on)
         raise TypeError("exit_actor API is called on a non-actor worker. Call it inside an actor method "
                         "to exit the actor gracefully.")
+    host.exit.ask_from_call()
+    if host.mode == ASYNC:
+        raise AsyncioActorExit()
     raise ActorExit()

@@ -13,7 +13,8 @@ Every process that holds an ActorHandle keeps one ``ActorQueue`` per actor:
 Calls go straight to the actor's worker (its task socket) as ``push_task_request``
 batches; replies are ``push_task_reply`` and finish through the TaskSubmitter exactly
 like task results (its ``_deps_ready``/``_finish``/``_retry`` hooks call back here).
-Calls made before the actor is ALIVE, or while it is RESTARTING, wait in the queue.
+Calls made before the actor is ALIVE wait in the queue; so do calls made while it is
+RESTARTING if they may be retried, and the others fail at once (actor_restarting.py).
 When the worker dies, calls in flight are sent again to the restarted actor while
 ``max_task_retries`` allows, else fail with ActorUnavailableError (the actor restarts)
 or ActorDiedError (it is dead; so do all later calls).
@@ -57,6 +58,7 @@ from .. import ids
 from ..exceptions import ActorDiedError, ActorUnavailableError, PendingCallsLimitExceeded, RaySystemError
 from . import context
 from . import task_events as _task_events
+from .actor_restarting import fail_calls_without_retries
 from .memory_store import ERROR, StoredObject
 from .serialization import serialize_error
 from ..options import retry_exceptions_wire
@@ -270,6 +272,7 @@ class ActorSubmitter:
             self._fail_ready(q)
             return
         if q.conn is None:
+            fail_calls_without_retries(q, self.core.submitter._fail)
             return
         pending, ready = q.pending, q.ready
         batch = []

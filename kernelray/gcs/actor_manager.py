@@ -51,6 +51,9 @@ ALIVE = "ALIVE"
 RESTARTING = "RESTARTING"
 DEAD = "DEAD"
 MAX_DEAD_ACTORS_KEPT = 1000
+INTENDED_EXIT_MESSAGE = ("The actor is dead because its worker process has died. Worker exit type: INTENDED_USER_EXIT "
+                         "Worker exit detail: Worker exits by an user request. Worker exits with an exit code 0. "
+                         "exit_actor() is called.")  # (Ray's words)
 SCHEDULE_RETRY_S = 0.1  # a raylet's spillback named a dead node: ask again after its view updates
 
 
@@ -399,7 +402,8 @@ class ActorManager:
             self._release_worker(a, kill=True)
             self._restart(a)
         elif c.get("reason") == "out_of_scope":
-            self._mark_dead(a, "out_of_scope", "The actor is dead because all references to the actor were removed.")
+            self._mark_dead(a, "out_of_scope", "The actor is dead because all references to the actor were removed.",
+                            graceful=True)  # its worker runs __ray_shutdown__ and atexit before it exits
         else:
             self._mark_dead(a, "killed", "The actor is dead because it was killed by `kernelray.kill`.")
         self._reply(sock, idents, msg, {"killed": True})
@@ -407,8 +411,7 @@ class ActorManager:
     def handle_report_actor_exit_request(self, msg, sock, idents) -> None:
         a = self.actors.get(msg.content.get("actor_id", ""))
         if a is not None and a.state != DEAD:
-            self._mark_dead(a, "exit_actor", "The actor is dead because it called exit_actor(): an intended exit, "
-                                             "so it is not restarted.")
+            self._mark_dead(a, "exit_actor", INTENDED_EXIT_MESSAGE)
         self._reply(sock, idents, msg, {})
 
     def on_lease_worker_died(self, c: dict) -> None:
@@ -476,10 +479,11 @@ class ActorManager:
         self._publish(a)
         self._schedule(a)
 
-    def _mark_dead(self, a: ActorRecord, kind: str, message: str, error_frame: bytes | None = None) -> None:
+    def _mark_dead(self, a: ActorRecord, kind: str, message: str, error_frame: bytes | None = None,
+                   graceful: bool = False) -> None:
         if a.state == DEAD:
             return
-        self._release_worker(a, kill=True)
+        self._release_worker(a, kill=True, graceful=graceful)
         self._creation_ended(a, FAILED, "ActorDiedError")  # died before its constructor returned
         a.state = DEAD
         a.death_cause = {"kind": kind, "message": message}
@@ -510,7 +514,7 @@ class ActorManager:
             self._creation_event(a, state, error_type)
 
     # -- workers ------------------------------------------------------------------------------------
-    def _release_worker(self, a: ActorRecord, kill: bool) -> None:
+    def _release_worker(self, a: ActorRecord, kill: bool, graceful: bool = False) -> None:
         server = self.server
         if a.pending_request is not None:
             raylet, rid = a.pending_request
@@ -521,7 +525,7 @@ class ActorManager:
         if lease is not None:
             self._forget_lease(a)
             server.send(server.peer(lease.raylet_address), "lease_returned",
-                        {"lease_id": lease.lease_id, "worker_id": lease.worker_id, "kill": kill})
+                        {"lease_id": lease.lease_id, "worker_id": lease.worker_id, "kill": kill, "graceful": graceful})
 
     def _forget_lease(self, a: ActorRecord) -> None:
         lease = a.lease

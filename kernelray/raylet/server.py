@@ -24,6 +24,7 @@ from .. import _process
 from ..object_store.store import ObjectStore
 from ..protocol.endpoint import Endpoint
 from . import resources as res
+from .graceful_stop import stop_gracefully
 from .object_manager import ObjectManagerHandlers
 from .store_handlers import StoreHandlers
 from .worker_pool import WorkerFactory
@@ -501,7 +502,9 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, BundleHandlers, Endpoint):
             res.add(self.available, lease.resources)
         w = lease.worker
         w.lease_id = None
-        if c.get("kill"):
+        if c.get("kill") and c.get("graceful"):  # an actor out of scope: its hooks run first
+            stop_gracefully(self, w)
+        elif c.get("kill"):
             self._kill_worker(w)
         elif w.state == LEASED:
             w.state = IDLE
