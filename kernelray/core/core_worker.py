@@ -643,7 +643,12 @@ class CoreWorker(Endpoint):
         return merged
 
     def cancel(self, ref, force: bool, recursive: bool) -> None:
-        self.loop.call_soon(self.submitter.cancel, ref._id[:24], force, recursive)
+        """Cancel here if we own the ref, else ask its owner (as Ray routes a borrower's cancel)."""
+        if ref._owner == self.address:
+            self.loop.call_soon(self.submitter.cancel, ref._id[:24], force, recursive)
+            return
+        content = {"task_id": ref._id[:24].hex(), "force": force, "recursive": recursive, "at_owner": True}
+        self.loop.call_soon(lambda: self.send(self.peer(ref._owner), "cancel_task_request", content))
 
     # -- tasks (delegated) --------------------------------------------------------------
     def handle_push_task_request(self, msg, sock, idents) -> None:
@@ -655,7 +660,9 @@ class CoreWorker(Endpoint):
 
     def handle_cancel_task_request(self, msg, sock, idents) -> None:
         c = msg.content
-        if self.executor is not None:
+        if c.get("at_owner"):  # from a borrower of the ref: we own the task
+            self.submitter.cancel(bytes.fromhex(c["task_id"]), c.get("force", False), c.get("recursive", True))
+        elif self.executor is not None:
             self.executor.cancel(bytes.fromhex(c["task_id"]), c.get("force", False), c.get("recursive", True))
 
     def handle_push_task_reply(self, msg, sock, idents) -> None:

@@ -26,6 +26,7 @@ import zmq
 from .. import _process
 from ..exceptions import RayTaskError, TaskCancelledError
 from . import context
+from .function_cache import FunctionCache, FunctionNotSent, fn_missing_result
 from .memory_store import ERROR, StoredObject
 from ..protocol.session import has_input, poll_in, recv_frames
 from ..object_store import INLINE_THRESHOLD
@@ -85,7 +86,7 @@ class Executor:
         self.core = core
         self.queue: deque = deque()
         self.cv = threading.Condition()
-        self.fn_cache: dict = {}
+        self.functions = FunctionCache()
         self.running: ExecTask | None = None
         self.running_ctx: TaskContext | None = None
         self.results: list = []
@@ -197,6 +198,7 @@ class Executor:
             item = queue.popleft()
             if item.task_id in self.cancelled:
                 self.cancelled.discard(item.task_id)
+                self.functions.remember(item.d, item.frames)  # later tasks of its function may count on it
                 result = self._error_result(item, TaskCancelledError(item.task_id.hex()), False)
             else:
                 result = self.execute(item)
@@ -257,15 +259,7 @@ class Executor:
 
     # -- running one task -------------------------------------------------------------
     def load_function(self, t: ExecTask):
-        d = t.d
-        if d["has_fn"]:
-            fn = cloudpickle.loads(t.frames[0])
-            self.fn_cache[d["fn_id"]] = fn
-            return fn, 1
-        fn = self.fn_cache.get(d["fn_id"])
-        if fn is None:
-            raise RuntimeError(f"function {d['name']} ({d['fn_id']}) was never sent to this worker")
-        return fn, 0
+        return self.functions.load(t.d, t.frames)
 
     def unpack_args(self, t: ExecTask, pos: int):
         frames = t.frames
@@ -316,6 +310,8 @@ class Executor:
             if d["num_returns"] == STREAMING:
                 return self._stream(t, value)
             return self._ok_result(t, value)
+        except FunctionNotSent:
+            return fn_missing_result(t)
         except KeyboardInterrupt:
             if ctx.cancel_requested:
                 return self._error_result(t, TaskCancelledError(t.task_id.hex()), False)

@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..exceptions import RaySystemError, TaskCancelledError, TaskPlacementGroupRemoved, WorkerCrashedError
+from .function_cache import resend_with_function
 from .memory_store import ERROR
 from .serialization import serialize_error, stored_from_frames
 from . import task_events as _task_events
@@ -371,6 +372,9 @@ class TaskSubmitter:
                 touched.add(lease_entry[0])
             if "worker" in c:
                 r["worker"] = c["worker"]
+            if spec is not None and r.get("status") == "fn_missing" and lease_entry is not None:
+                resend_with_function(self, lease_entry[1], spec)
+                continue
             if spec is None:
                 self._register_borrows(r)
                 self._take_contained(None, r)
