@@ -591,8 +591,9 @@ class CoreWorker(Endpoint):
     def submit_task(self, *, name, fn_id, fn_blob, signature, args, kwargs, num_returns, resources,
                     max_retries, retry_exceptions, runtime_env, strategy=None):
         args_blob, deps, nested = self.serialize_args(name, signature, args, kwargs)
-        streaming = num_returns in ("streaming", "dynamic")
-        nret = STREAMING if streaming else int(num_returns)
+        dynamic = num_returns == "dynamic"  # one ref, whose value is a DynamicObjectRefGenerator
+        streaming = num_returns == "streaming"
+        nret = STREAMING if streaming else 1 if dynamic else int(num_returns)
         env = self.merge_runtime_env(runtime_env)
         ctx = context.current_task()
         retry_exceptions = retry_exceptions_wire(retry_exceptions)
@@ -617,6 +618,7 @@ class CoreWorker(Endpoint):
             scheduling_key=(tuple(sorted(resources.items())), _env_key(env), repr(strategy) if strategy else ""),
             nested_refs=nested,
             strategy=strategy,
+            extra={"dynamic": True} if dynamic else None,
         )
         if streaming:
             state = self.submitter.register_generator(tid)

@@ -9,6 +9,7 @@ and flushed before its result, so it reaches the driver first.
 
 from __future__ import annotations
 
+import inspect
 import io
 import logging
 import os
@@ -26,6 +27,7 @@ import zmq
 from .. import _process
 from ..exceptions import RayTaskError, TaskCancelledError
 from . import context
+from .generator_returns import _Raised, dynamic_returns, fixed_returns
 from .function_cache import FunctionCache, FunctionNotSent, fn_missing_result
 from .memory_store import ERROR, StoredObject
 from ..protocol.session import has_input, poll_in, recv_frames
@@ -309,6 +311,8 @@ class Executor:
             value = fn(*args, **kwargs)
             if d["num_returns"] == STREAMING:
                 return self._stream(t, value)
+            if (d.get("extra") or {}).get("dynamic") and inspect.isgenerator(value):
+                value = dynamic_returns(self, t, value)
             return self._ok_result(t, value)
         except FunctionNotSent:
             return fn_missing_result(t)
@@ -334,16 +338,14 @@ class Executor:
         elif n == 0:
             values = ()
         else:
-            try:
-                values = tuple(value)
-            except TypeError:
-                values = None
-            if values is None or len(values) != n:
-                got = "a non-iterable" if values is None else f"{len(values)} objects"
-                raise ValueError(f"Task {t.d['name']} returned {got}, but num_returns={n}.")
+            values = fixed_returns(value, n)
         returns, frames, contained = [], [], []
         for i, v in enumerate(values):
-            obj = self._serialize_return(t, v, i + 1)
+            if type(v) is _Raised:  # a generator's error, in the returns it never yielded
+                v = self._task_error(t.d["name"], v.exc_info)
+                obj = serialize_error(v)
+            else:
+                obj = self._serialize_return(t, v, i + 1)
             returns.append([obj.kind, 1 + len(obj.buffers)])
             frames.append(obj.data)
             frames.extend(obj.buffers)
