@@ -126,3 +126,15 @@ def test_dynamic_generator_across_nodes():
         ref = arrays.remote()
         assert [int(ray.get(r, timeout=30)[-1]) for r in ray.get(ref, timeout=30)] == [0, 1, 2]
         assert ray.get(total.remote(arrays.remote()), timeout=30) == 3
+
+
+def test_dynamic_actor_method(cluster):
+    @ray.remote
+    class Source:
+        @ray.method(num_returns="dynamic")
+        def items(self, n):
+            yield from range(n)
+
+    gen = ray.get(Source.remote().items.remote(3), timeout=30)
+    assert isinstance(gen, ray.DynamicObjectRefGenerator)
+    assert [ray.get(r, timeout=30) for r in gen] == [0, 1, 2]

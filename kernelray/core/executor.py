@@ -311,8 +311,6 @@ class Executor:
             value = fn(*args, **kwargs)
             if d["num_returns"] == STREAMING:
                 return self._stream(t, value)
-            if (d.get("extra") or {}).get("dynamic") and inspect.isgenerator(value):
-                value = dynamic_returns(self, t, value)
             return self._ok_result(t, value)
         except FunctionNotSent:
             return fn_missing_result(t)
@@ -333,7 +331,10 @@ class Executor:
 
     def _ok_result(self, t: ExecTask, value):
         n = t.d["num_returns"]
-        if n == 1:
+        if (t.d.get("extra") or {}).get("dynamic") and inspect.isgenerator(value):
+            gen, items = dynamic_returns(self, t, value)
+            values = (gen, *items)
+        elif n == 1:
             values = (value,)
         elif n == 0:
             values = ()

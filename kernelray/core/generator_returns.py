@@ -60,17 +60,27 @@ def _warn_extra(n: int) -> None:
           f"ValueError: Task returned more than num_returns={n} objects.", file=sys.stderr)
 
 
-def dynamic_returns(executor, t, gen):
-    """Run a ``num_returns="dynamic"`` generator to its end: one DynamicObjectRefGenerator."""
-    from .dynamic_items import put_error, put_item
+def dynamic_returns(executor, t, gen) -> tuple:
+    """Run a ``num_returns="dynamic"`` generator to its end: (DynamicObjectRefGenerator, items).
 
-    core = executor.core
-    refs = []
+    The items travel back as returns 2, 3, ... of the task, owned by its caller (as Ray's are),
+    so they outlive this worker; the generator's refs name them at the caller."""
+    from ..object_ref import ObjectRef
+
+    items: list = []
     try:
         for item in gen:
-            refs.append(put_item(core, item))
+            items.append(item)
     except Exception as exc:
         if executor._retryable(t, exc):
             raise  # the task is retried as a whole, as Ray does
-        refs.append(put_error(core, executor._task_error(t.d["name"], sys.exc_info())))
-    return DynamicObjectRefGenerator(refs)
+        items.append(_Raised(sys.exc_info()))
+    task_id, owner = t.task_id, t.d["owner"]
+    refs = [ObjectRef(task_id + (i + 2).to_bytes(4, "little"), owner) for i in range(len(items))]
+    return DynamicObjectRefGenerator(refs), items
+
+
+def store_dynamic_items(core, spec, objs: list) -> None:
+    """Caller side: keep a dynamic generator's items (returns 2, 3, ...) in our store."""
+    for i, obj in enumerate(objs[1:]):
+        core.put_local(spec.task_id + (i + 2).to_bytes(4, "little"), obj)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..exceptions import RaySystemError, TaskCancelledError, TaskPlacementGroupRemoved, WorkerCrashedError
 from .function_cache import resend_with_function
+from .generator_returns import store_dynamic_items
 from .memory_store import ERROR
 from .serialization import serialize_error, stored_from_frames
 from . import task_events as _task_events
@@ -436,6 +437,8 @@ class TaskSubmitter:
             return
         if status != "ok":
             objs = objs[:1] * max(spec.num_returns, 1)
+        elif len(objs) > 1 and spec.num_returns == 1:  # num_returns="dynamic": the items follow the generator
+            store_dynamic_items(self.core, spec, objs)
         self._finish(spec, objs, FINISHED if status == "ok" else FAILED, r.get("ename"))
         self._take_contained(spec, r)
 
