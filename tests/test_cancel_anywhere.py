@@ -48,3 +48,19 @@ def test_cancelled_first_push_of_a_function_does_not_strand_later_tasks(cluster)
         except TaskCancelledError:
             pass
         assert ray.get([fn.remote(i) for i in range(4)], timeout=30) == [0, 1, 2, 3]
+
+
+def test_worker_lacking_a_function_gets_it_pushed_again(cluster):
+    """Whatever the cause, a worker asked to run a function it lacks asks the owner for the code."""
+
+    @ray.remote
+    def forgetful(forget):
+        if forget:  # the worker loses every function it was sent (as a fresh worker at a reused address would)
+            from kernelray.api import _connected_core
+
+            _connected_core().executor.functions.clear()
+        return "ran"
+
+    for _ in range(5):
+        assert ray.get([forgetful.remote(True), forgetful.remote(False), forgetful.remote(False)],
+                       timeout=30) == ["ran"] * 3

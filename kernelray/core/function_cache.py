@@ -21,6 +21,10 @@ class FunctionCache:
         self._loaded: dict = {}  # fn_id -> the callable
         self._blobs: dict = {}  # fn_id -> its pickled code, not unpickled yet
 
+    def clear(self) -> None:
+        self._loaded.clear()
+        self._blobs.clear()
+
     def remember(self, d: dict, frames) -> None:
         """Keep the code a task carries, even when the task itself does not run."""
         if d.get("has_fn") and d["fn_id"] not in self._loaded:
