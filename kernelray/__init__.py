@@ -11,7 +11,7 @@ from __future__ import annotations
 # does starting a server with `python -m kernelray.raylet` (which imports this package first).
 _FROM_API = ("available_resources", "cancel", "cluster_resources", "get", "get_runtime_context", "init",
              "is_initialized", "nodes", "put", "shutdown", "timeline", "wait")
-_FROM_OBJECT_REF = ("ObjectRef", "ObjectRefGenerator")
+_FROM_OBJECT_REF = ("ObjectRef", "ObjectRefGenerator", "DynamicObjectRefGenerator")
 _LAZY_MODULES = ("actor", "util", "widgets", "cluster_utils", "exceptions", "api")
 _LAZY_FROM_ACTOR = ("exit_actor", "get_actor", "kill", "method")
 
@@ -100,6 +100,7 @@ _jupyter_autoattach()
 __all__ = [
     "ObjectRef",
     "ObjectRefGenerator",
+    "DynamicObjectRefGenerator",
     "available_resources",
     "cancel",
     "cluster_resources",

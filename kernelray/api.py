@@ -401,8 +401,6 @@ def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
     if force and object_ref._id[8:20] != b"\xff" * 12:  # the task id embeds the actor's: an actor call
         raise ValueError("force=True is not supported for actor tasks.")
     core = _connected_core()
-    if object_ref._owner != core.address:
-        raise ValueError("cancel() can only cancel tasks submitted by this process (it must own the ObjectRef)")
     core.cancel(object_ref, force, recursive)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from .core import context
 from .core.serialization import contained_refs_sink
 
@@ -121,3 +123,22 @@ class ObjectRefGenerator:
         core = context.core
         if core is not None and self._state is not None:
             core.ref_events.append((0, self._task_id, self._state))
+
+
+class DynamicObjectRefGenerator:
+    """The value of a ``num_returns="dynamic"`` task's ref: the refs of what it yielded, in order.
+
+    Iterating hands each ref out once (as Ray's does); ``len()`` counts those not handed out yet."""
+
+    def __init__(self, refs):
+        self._refs = deque(refs)
+
+    def __iter__(self):
+        while self._refs:
+            yield self._refs.popleft()
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    def __repr__(self) -> str:
+        return f"DynamicObjectRefGenerator({len(self._refs)} refs)"

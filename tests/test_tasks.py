@@ -51,8 +51,10 @@ def test_options_and_num_returns(cluster):
 
 
 def test_wrong_num_returns_is_an_error(cluster):
-    with pytest.raises(ValueError, match="num_returns=2"):
+    with pytest.raises(TypeError, match="object of type 'int' has no len()"):  # Ray 2.60's error
         ray.get(list(ray.remote(num_returns=2)(lambda: 1).remote()))
+    with pytest.raises(ValueError, match="Task returned 3 objects, but num_returns=2."):
+        ray.get(list(ray.remote(num_returns=2)(lambda: (1, 2, 3)).remote()))
 
 
 def test_object_ref_semantics(cluster):

@@ -127,8 +127,9 @@ class ActorSubmitter:
         task_id = ids.new_task_id(current_job_id(core), actor_id)
         num_returns = opts.get("num_returns", 1)
         returns = None
-        if num_returns not in ("streaming", "dynamic"):
-            returns = [task_id + (i + 1).to_bytes(4, "little") for i in range(max(int(num_returns), 0))]
+        if num_returns != "streaming":
+            count = 1 if num_returns == "dynamic" else max(int(num_returns), 0)
+            returns = [task_id + (i + 1).to_bytes(4, "little") for i in range(count)]
         with self.pending_lock:
             slots = self.pending_calls.setdefault(actor_id, {})
             if len(slots) >= limit:
@@ -161,8 +162,9 @@ class ActorSubmitter:
         name = f"{handle._meta.class_name}.{method}"
         args_blob, deps, nested = core.serialize_args(name, None, args, kwargs)
         num_returns = opts.get("num_returns", 1)
-        streaming = num_returns in ("streaming", "dynamic")
-        nret = STREAMING if streaming else int(num_returns)
+        dynamic = num_returns == "dynamic"  # one ref, whose value is a DynamicObjectRefGenerator
+        streaming = num_returns == "streaming"
+        nret = STREAMING if streaming else 1 if dynamic else int(num_returns)
         retry_exceptions = opts.get("retry_exceptions") or False
         retry_exceptions = retry_exceptions_wire(retry_exceptions)
         ctx = context.current_task()
@@ -184,7 +186,7 @@ class ActorSubmitter:
             parent_task_id=ctx.task_id if ctx is not None else None,
             route=core.route(),
             actor_id=actor_id,
-            extra={"m": method},
+            extra={"m": method, "dynamic": True} if dynamic else {"m": method},
             nested_refs=nested,
         )
         group = opts.get("concurrency_group")

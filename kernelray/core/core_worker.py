@@ -591,8 +591,9 @@ class CoreWorker(Endpoint):
     def submit_task(self, *, name, fn_id, fn_blob, signature, args, kwargs, num_returns, resources,
                     max_retries, retry_exceptions, runtime_env, strategy=None):
         args_blob, deps, nested = self.serialize_args(name, signature, args, kwargs)
-        streaming = num_returns in ("streaming", "dynamic")
-        nret = STREAMING if streaming else int(num_returns)
+        dynamic = num_returns == "dynamic"  # one ref, whose value is a DynamicObjectRefGenerator
+        streaming = num_returns == "streaming"
+        nret = STREAMING if streaming else 1 if dynamic else int(num_returns)
         env = self.merge_runtime_env(runtime_env)
         ctx = context.current_task()
         retry_exceptions = retry_exceptions_wire(retry_exceptions)
@@ -617,6 +618,7 @@ class CoreWorker(Endpoint):
             scheduling_key=(tuple(sorted(resources.items())), _env_key(env), repr(strategy) if strategy else ""),
             nested_refs=nested,
             strategy=strategy,
+            extra={"dynamic": True} if dynamic else None,
         )
         if streaming:
             state = self.submitter.register_generator(tid)
@@ -643,7 +645,12 @@ class CoreWorker(Endpoint):
         return merged
 
     def cancel(self, ref, force: bool, recursive: bool) -> None:
-        self.loop.call_soon(self.submitter.cancel, ref._id[:24], force, recursive)
+        """Cancel here if we own the ref, else ask its owner (as Ray routes a borrower's cancel)."""
+        if ref._owner == self.address:
+            self.loop.call_soon(self.submitter.cancel, ref._id[:24], force, recursive)
+            return
+        content = {"task_id": ref._id[:24].hex(), "force": force, "recursive": recursive, "at_owner": True}
+        self.loop.call_soon(lambda: self.send(self.peer(ref._owner), "cancel_task_request", content))
 
     # -- tasks (delegated) --------------------------------------------------------------
     def handle_push_task_request(self, msg, sock, idents) -> None:
@@ -655,7 +662,9 @@ class CoreWorker(Endpoint):
 
     def handle_cancel_task_request(self, msg, sock, idents) -> None:
         c = msg.content
-        if self.executor is not None:
+        if c.get("at_owner"):  # from a borrower of the ref: we own the task
+            self.submitter.cancel(bytes.fromhex(c["task_id"]), c.get("force", False), c.get("recursive", True))
+        elif self.executor is not None:
             self.executor.cancel(bytes.fromhex(c["task_id"]), c.get("force", False), c.get("recursive", True))
 
     def handle_push_task_reply(self, msg, sock, idents) -> None:

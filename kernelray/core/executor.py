@@ -9,6 +9,7 @@ and flushed before its result, so it reaches the driver first.
 
 from __future__ import annotations
 
+import inspect
 import io
 import logging
 import os
@@ -26,6 +27,8 @@ import zmq
 from .. import _process
 from ..exceptions import RayTaskError, TaskCancelledError
 from . import context
+from .generator_returns import _Raised, dynamic_returns, fixed_returns
+from .function_cache import FunctionCache, FunctionNotSent, fn_missing_result
 from .memory_store import ERROR, StoredObject
 from ..protocol.session import has_input, poll_in, recv_frames
 from ..object_store import INLINE_THRESHOLD
@@ -85,7 +88,7 @@ class Executor:
         self.core = core
         self.queue: deque = deque()
         self.cv = threading.Condition()
-        self.fn_cache: dict = {}
+        self.functions = FunctionCache()
         self.running: ExecTask | None = None
         self.running_ctx: TaskContext | None = None
         self.results: list = []
@@ -197,6 +200,7 @@ class Executor:
             item = queue.popleft()
             if item.task_id in self.cancelled:
                 self.cancelled.discard(item.task_id)
+                self.functions.remember(item.d, item.frames)  # later tasks of its function may count on it
                 result = self._error_result(item, TaskCancelledError(item.task_id.hex()), False)
             else:
                 result = self.execute(item)
@@ -257,15 +261,7 @@ class Executor:
 
     # -- running one task -------------------------------------------------------------
     def load_function(self, t: ExecTask):
-        d = t.d
-        if d["has_fn"]:
-            fn = cloudpickle.loads(t.frames[0])
-            self.fn_cache[d["fn_id"]] = fn
-            return fn, 1
-        fn = self.fn_cache.get(d["fn_id"])
-        if fn is None:
-            raise RuntimeError(f"function {d['name']} ({d['fn_id']}) was never sent to this worker")
-        return fn, 0
+        return self.functions.load(t.d, t.frames)
 
     def unpack_args(self, t: ExecTask, pos: int):
         frames = t.frames
@@ -316,6 +312,8 @@ class Executor:
             if d["num_returns"] == STREAMING:
                 return self._stream(t, value)
             return self._ok_result(t, value)
+        except FunctionNotSent:
+            return fn_missing_result(t)
         except KeyboardInterrupt:
             if ctx.cancel_requested:
                 return self._error_result(t, TaskCancelledError(t.task_id.hex()), False)
@@ -333,21 +331,22 @@ class Executor:
 
     def _ok_result(self, t: ExecTask, value):
         n = t.d["num_returns"]
-        if n == 1:
+        if (t.d.get("extra") or {}).get("dynamic") and inspect.isgenerator(value):
+            gen, items = dynamic_returns(self, t, value)
+            values = (gen, *items)
+        elif n == 1:
             values = (value,)
         elif n == 0:
             values = ()
         else:
-            try:
-                values = tuple(value)
-            except TypeError:
-                values = None
-            if values is None or len(values) != n:
-                got = "a non-iterable" if values is None else f"{len(values)} objects"
-                raise ValueError(f"Task {t.d['name']} returned {got}, but num_returns={n}.")
+            values = fixed_returns(value, n)
         returns, frames, contained = [], [], []
         for i, v in enumerate(values):
-            obj = self._serialize_return(t, v, i + 1)
+            if type(v) is _Raised:  # a generator's error, in the returns it never yielded
+                v = self._task_error(t.d["name"], v.exc_info)
+                obj = serialize_error(v)
+            else:
+                obj = self._serialize_return(t, v, i + 1)
             returns.append([obj.kind, 1 + len(obj.buffers)])
             frames.append(obj.data)
             frames.extend(obj.buffers)

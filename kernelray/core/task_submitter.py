@@ -19,6 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..exceptions import RaySystemError, TaskCancelledError, TaskPlacementGroupRemoved, WorkerCrashedError
+from .function_cache import resend_with_function
+from .generator_returns import store_dynamic_items
 from .memory_store import ERROR
 from .serialization import serialize_error, stored_from_frames
 from . import task_events as _task_events
@@ -371,6 +373,9 @@ class TaskSubmitter:
                 touched.add(lease_entry[0])
             if "worker" in c:
                 r["worker"] = c["worker"]
+            if spec is not None and r.get("status") == "fn_missing" and lease_entry is not None:
+                resend_with_function(self, lease_entry[1], spec)
+                continue
             if spec is None:
                 self._register_borrows(r)
                 self._take_contained(None, r)
@@ -432,6 +437,8 @@ class TaskSubmitter:
             return
         if status != "ok":
             objs = objs[:1] * max(spec.num_returns, 1)
+        elif len(objs) > 1 and spec.num_returns == 1:  # num_returns="dynamic": the items follow the generator
+            store_dynamic_items(self.core, spec, objs)
         self._finish(spec, objs, FINISHED if status == "ok" else FAILED, r.get("ename"))
         self._take_contained(spec, r)
 
