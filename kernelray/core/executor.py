@@ -24,7 +24,7 @@ import cloudpickle
 import zmq
 
 from .. import _process
-from ..exceptions import RayTaskError, TaskCancelledError
+from ..exceptions import RayTaskError, RuntimeEnvSetupError, TaskCancelledError
 from . import context
 from .memory_store import ERROR, StoredObject
 from ..protocol.session import has_input, poll_in, recv_frames
@@ -198,6 +198,8 @@ class Executor:
             if item.task_id in self.cancelled:
                 self.cancelled.discard(item.task_id)
                 result = self._error_result(item, TaskCancelledError(item.task_id.hex()), False)
+            elif self.core.applied_env is not None and self.core.applied_env.error:
+                result = self._error_result(item, RuntimeEnvSetupError(self.core.applied_env.error), False)
             else:
                 result = self.execute(item)
                 if result is None:  # an actor call running on the actor's threads: collect() brings it back
@@ -238,6 +240,8 @@ class Executor:
                 os.chdir(cwd)
             except OSError:
                 pass
+        if self.core.applied_env is not None:  # a runtime_env's working_dir and py_modules win over the job's paths
+            self.core.applied_env.reapply_paths()
 
     def flush_results(self) -> None:
         """Send finished results back on the task socket (main thread)."""
