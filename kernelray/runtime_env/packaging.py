@@ -100,11 +100,10 @@ def zip_path(path: str, excludes: tuple = (), top_level: bool = False) -> bytes:
     """A deterministic zip of a folder (or one file); ``top_level`` keeps the folder's name in it."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        base = os.path.dirname(path) if top_level else path
         if os.path.isfile(path):
             _add(zf, path, os.path.basename(path))
-            return buf.getvalue()
-        base = os.path.dirname(path) if top_level else path
-        for root, dirs, files in os.walk(path):
+        for root, dirs, files in os.walk(path):  # (nothing to walk for a file)
             dirs[:] = sorted(d for d in dirs if not _excluded(os.path.relpath(os.path.join(root, d), path), excludes))
             for f in sorted(files):
                 full = os.path.join(root, f)
