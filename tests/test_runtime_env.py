@@ -90,7 +90,7 @@ def test_missing_package_raises_runtime_env_setup_error(cluster):
         kernelray.get(ref, timeout=30)
 
 
-@pytest.mark.parametrize("key", ["conda", "pip", "uv", "container", "no_such_field"])
+@pytest.mark.parametrize("key", ["conda", "container", "image_uri", "no_such_field"])
 def test_key_not_applied_is_refused_by_name(cluster, key):
     with pytest.raises(ValueError, match=key):
         env_seen.options(runtime_env={key: ["x"]}).remote()
@@ -136,3 +136,49 @@ def test_actor_nested_tasks_inherit(cluster, project):
 
     h = Holder.options(runtime_env={"working_dir": str(project), "env_vars": {"C": "actor"}}).remote()
     assert kernelray.get(h.run.remote(), timeout=30) == (42, "actor")
+
+
+def _pypi_reachable() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+@kernelray.remote
+def six_version():
+    import six
+
+    return six.__version__, six.__file__, os.environ.get("VIRTUAL_ENV")
+
+
+@pytest.mark.timeout(240)
+def test_pip_installs_into_a_cached_venv(cluster):
+    if not _pypi_reachable():
+        pytest.skip("pypi.org cannot be reached from here: no real pip install possible")
+    env = {"pip": ["six==1.16.0"]}
+    version, path, venv = kernelray.get(six_version.options(runtime_env=env).remote(), timeout=200)
+    assert version == "1.16.0" and path.startswith(venv) and "runtime_resources" in venv
+    ready = os.path.getmtime(os.path.join(venv, ".ready"))
+    # a second worker for the same requirements reuses the venv
+    again = kernelray.get(six_version.options(runtime_env={"pip": ["six==1.16.0"], "env_vars": {"X": "1"}}).remote(),
+                          timeout=60)
+    assert again[2] == venv and os.path.getmtime(os.path.join(venv, ".ready")) == ready
+
+
+@pytest.mark.timeout(240)
+def test_failed_pip_install_raises_with_pips_message(cluster):
+    if not _pypi_reachable():
+        pytest.skip("pypi.org cannot be reached from here: no real pip install possible")
+    ref = env_seen.options(runtime_env={"pip": ["kernelray-no-such-package-zz9"]}).remote()
+    with pytest.raises(RuntimeEnvSetupError, match="kernelray-no-such-package-zz9") as info:
+        kernelray.get(ref, timeout=200)
+    assert "pip install failed" in str(info.value)
+
+
+def test_pip_and_uv_together_are_refused(cluster):
+    with pytest.raises(ValueError, match="cannot be specified at the same time"):
+        env_seen.options(runtime_env={"pip": ["six"], "uv": ["six"]}).remote()

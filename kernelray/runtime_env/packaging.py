@@ -27,9 +27,15 @@ def is_uri(value: str) -> bool:
 
 def resolve_local_paths(env: dict, core) -> dict:
     """``env`` with working_dir and local py_modules replaced by uploaded package URIs."""
-    if not env or not (env.get("working_dir") or env.get("py_modules")):
+    if not env:
         return env
     env = dict(env)
+    for key in ("pip", "uv"):
+        if isinstance(env.get(key), str):  # a requirements file, read here as Ray reads it
+            with open(env[key]) as fh:
+                env[key] = [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
+    if not (env.get("working_dir") or env.get("py_modules")):
+        return env
     excludes = tuple(env.get("excludes") or ())
     wd = env.get("working_dir")
     if wd and not is_uri(wd):

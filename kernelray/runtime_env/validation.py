@@ -6,9 +6,9 @@ knows, are both refused with a message naming the key.
 
 from __future__ import annotations
 
-SUPPORTED = ("env_vars", "working_dir", "py_modules", "excludes", "config")
+SUPPORTED = ("env_vars", "working_dir", "py_modules", "pip", "uv", "excludes", "config")
 # Ray's other fields: refused by name (kernelray cannot apply them)
-RAY_ONLY = ("pip", "uv", "conda", "container", "image_uri", "py_executable", "java_jars",
+RAY_ONLY = ("conda", "container", "image_uri", "py_executable", "java_jars",
             "worker_process_setup_hook", "_nsight", "_rocprof_sys", "nsight", "rocprof_sys")
 CONFIG_KEYS = ("setup_timeout_seconds", "eager_install", "log_files")
 
@@ -21,7 +21,7 @@ def problem_of(env: dict) -> str | None:
                     f"(supported: {', '.join(SUPPORTED)}); nothing was submitted")
         if key not in SUPPORTED and not key.startswith("_ray_"):
             return f"unknown runtime_env field {key!r} (supported: {', '.join(SUPPORTED)})"
-    for check in (_env_vars, _working_dir, _py_modules, _excludes, _config):
+    for check in (_env_vars, _working_dir, _py_modules, _pip, _excludes, _config):
         problem = check(env)
         if problem:
             return problem
@@ -46,6 +46,19 @@ def _py_modules(env):
     v = env.get("py_modules")
     if v is not None and (not isinstance(v, (list, tuple)) or not all(isinstance(p, str) for p in v)):
         return "runtime_env['py_modules'] must be a list of str (folders, .py files, wheels or package URIs)"
+    return None
+
+
+def _pip(env):
+    if env.get("pip") is not None and env.get("uv") is not None:
+        return "The 'pip' field and 'uv' field of runtime_env cannot be specified at the same time"
+    for key in ("pip", "uv"):
+        v = env.get(key)
+        if v is None or isinstance(v, str):  # (a requirements file: read at submission)
+            continue
+        packages = v.get("packages") if isinstance(v, dict) else v
+        if not isinstance(packages, (list, tuple)) or not all(isinstance(p, str) for p in packages):
+            return f"runtime_env[{key!r}] must be a list of requirement strings or a dict with 'packages'"
     return None
 
 

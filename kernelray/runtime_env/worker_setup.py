@@ -17,6 +17,7 @@ import shutil
 import sys
 import zipfile
 
+from . import pip_env
 from .packaging import KV_NAMESPACE, URI_PREFIX
 
 RUNTIME_ENV_VAR = "KERNELRAY_RUNTIME_ENV"
@@ -57,6 +58,10 @@ def apply(core, env: dict | None, session_dir: str) -> AppliedEnv:
         if env.get("working_dir"):
             applied.cwd = fetch(core, env["working_dir"], cache)
             applied.paths.insert(0, applied.cwd)
+        site = pip_env.site_packages_for(env, cache)
+        if site is not None:
+            pip_env.activate(site)
+            applied.paths.append(site)
     except Exception as exc:  # noqa: BLE001 - reported to every task this worker is given
         applied.error = f"Failed to set up the runtime_env {json.dumps(env)}: {type(exc).__name__}: {exc}"
         return applied
