@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import zipfile
+import zlib
 
 KV_NAMESPACE = "runtime_env_packages"
 URI_PREFIX = "gcs://"
@@ -121,6 +122,13 @@ def zip_path(path: str, excludes: tuple = (), top_level: bool = False) -> bytes:
 def _add(zf: zipfile.ZipFile, full: str, arcname: str) -> None:
     info = zipfile.ZipInfo(arcname, date_time=(1980, 1, 1, 0, 0, 0))
     info.external_attr = (os.stat(full).st_mode & 0xFFFF) << 16
-    info.compress_type = zipfile.ZIP_DEFLATED
     with open(full, "rb") as fh:
-        zf.writestr(info, fh.read(), compresslevel=1)
+        data = fh.read()
+    info.compress_type = zipfile.ZIP_DEFLATED if _compresses(data) else zipfile.ZIP_STORED
+    zf.writestr(info, data, compresslevel=1)
+
+
+def _compresses(data: bytes) -> bool:
+    """Deflate what gains from it: a 64 KiB sample tells (data already compressed is stored as is)."""
+    sample = data[:65536]
+    return len(sample) < 4096 or len(zlib.compress(sample, 1)) < 0.9 * len(sample)
