@@ -90,6 +90,17 @@ def test_missing_package_raises_runtime_env_setup_error(cluster):
         kernelray.get(ref, timeout=30)
 
 
+def test_actor_whose_env_fails_raises_runtime_env_setup_error(cluster):
+    @kernelray.remote
+    class Never:
+        def ping(self):
+            return 1
+
+    actor = Never.options(runtime_env={"working_dir": "gcs://_kr_pkg_missing_too.zip"}).remote()
+    with pytest.raises(RuntimeEnvSetupError, match="Could not create the actor because its associated runtime env"):
+        kernelray.get(actor.ping.remote(), timeout=30)
+
+
 @pytest.mark.parametrize("key", ["conda", "container", "image_uri", "no_such_field"])
 def test_key_not_applied_is_refused_by_name(cluster, key):
     with pytest.raises(ValueError, match=key):

@@ -63,7 +63,8 @@ def apply(core, env: dict | None, session_dir: str) -> AppliedEnv:
             pip_env.activate(site)
             applied.paths.append(site)
     except Exception as exc:  # noqa: BLE001 - reported to every task this worker is given
-        applied.error = f"Failed to set up the runtime_env {json.dumps(env)}: {type(exc).__name__}: {exc}"
+        applied.error = (f"Failed to set up runtime environment.\nruntime_env {json.dumps(env)}: "
+                         f"{type(exc).__name__}: {exc}")
         return applied
     applied.reapply_paths()
     return applied
