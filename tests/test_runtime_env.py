@@ -84,6 +84,38 @@ def test_py_modules_folder_and_file(cluster, project, tmp_path_factory):
     assert kernelray.get(use_modules.options(runtime_env=env).remote(), timeout=30) == ("pkg", "hi")
 
 
+def _tiny_wheel(folder) -> str:
+    """A minimal pure-Python wheel, written by hand (no build tools needed)."""
+    import zipfile
+
+    path = folder / "tinywheel_kr-0.1-py3-none-any.whl"
+    files = {
+        "tinywheel_kr/__init__.py": "ANSWER = 'from a wheel'\n",
+        "tinywheel_kr-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinywheel-kr\nVersion: 0.1\n",
+        "tinywheel_kr-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
+                                            "Tag: py3-none-any\n",
+    }
+    record = "".join(f"{name},,\n" for name in files) + "tinywheel_kr-0.1.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+        zf.writestr("tinywheel_kr-0.1.dist-info/RECORD", record)
+    return str(path)
+
+
+@pytest.mark.timeout(120)
+def test_py_modules_wheel(cluster, tmp_path_factory):
+    wheel = _tiny_wheel(tmp_path_factory.mktemp("wheels"))
+
+    @kernelray.remote
+    def use_wheel():
+        import tinywheel_kr
+
+        return tinywheel_kr.ANSWER
+
+    assert kernelray.get(use_wheel.options(runtime_env={"py_modules": [wheel]}).remote(), timeout=90) == "from a wheel"
+
+
 def test_missing_package_raises_runtime_env_setup_error(cluster):
     ref = env_seen.options(runtime_env={"working_dir": "gcs://_kr_pkg_missing.zip"}).remote()
     with pytest.raises(RuntimeEnvSetupError, match="_kr_pkg_missing"):

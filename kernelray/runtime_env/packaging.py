@@ -52,9 +52,10 @@ def resolve_local_paths(env: dict, core) -> dict:
 def _upload_module(core, path: str, excludes: tuple) -> str:
     if not os.path.exists(path):
         raise ValueError(f"runtime_env['py_modules'] entry {path!r} does not exist")
-    if path.endswith(".whl"):
-        raise ValueError(f"runtime_env['py_modules'] entry {path!r}: wheels need pip, which kernelray does not "
-                         "support yet; give the package's folder instead")
+    if path.endswith(".whl"):  # shipped as it is; each node pip-installs it once (worker_setup.py)
+        with open(path, "rb") as fh:
+            blob = fh.read()
+        return _put(core, f"_kr_pkg_{hashlib.sha1(blob).hexdigest()}.whl", blob)
     return _upload(core, os.path.abspath(path), excludes, top_level=True)
 
 
@@ -67,14 +68,18 @@ def _upload(core, path: str, excludes: tuple, top_level: bool) -> str:
     if len(blob) > MAX_PACKAGE_BYTES:
         raise ValueError(f"the runtime_env package for {path!r} is {len(blob) / 2**20:.0f} MiB, over the "
                          f"{MAX_PACKAGE_BYTES // 2**20} MiB limit; use 'excludes' to leave files out")
-    name = f"_kr_pkg_{hashlib.sha1(blob).hexdigest()}.zip"
-    uri = URI_PREFIX + name
+    uri = _put(core, f"_kr_pkg_{hashlib.sha1(blob).hexdigest()}.zip", blob)
+    _uploaded[key] = uri
+    return uri
+
+
+def _put(core, name: str, blob: bytes) -> str:
+    """Upload ``blob`` under its content-addressed ``name`` unless the GCS has it already."""
     exists = core.call(core.gcs, "kv_exists_request", {"namespace": KV_NAMESPACE, "key": name}, timeout=30)
     if not exists.content.get("exists"):
         core.call(core.gcs, "kv_put_request", {"namespace": KV_NAMESPACE, "key": name, "value": None,
                                                "overwrite": False}, timeout=60, buffers=[blob])
-    _uploaded[key] = uri
-    return uri
+    return URI_PREFIX + name
 
 
 def _fingerprint(path: str) -> tuple:

@@ -77,6 +77,33 @@ def _run(cmd: list, timeout: float | None, what: str) -> None:
         raise RuntimeError(f"{what} failed (exit code {proc.returncode}):\n{output[-3000:]}")
 
 
+def install_wheel(blob: bytes, name: str, target: str) -> None:
+    """A ``py_modules`` wheel, installed (without its dependencies, as Ray does) into ``target``."""
+    os.makedirs(target, exist_ok=True)
+    wheel = os.path.join(target, ".wheels", _wheel_file_name(blob, name))
+    os.makedirs(os.path.dirname(wheel), exist_ok=True)
+    with open(wheel, "wb") as fh:
+        fh.write(blob)
+    _run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--no-deps",
+          "--target", target, wheel], DEFAULT_TIMEOUT_S, "pip install of a py_modules wheel")
+
+
+def _wheel_file_name(blob: bytes, fallback: str) -> str:
+    """pip insists on a wheel's own file name: read it back from the wheel's .dist-info."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        for entry in zf.namelist():
+            head = entry.split("/", 1)[0]
+            if head.endswith(".dist-info") and entry.endswith("/WHEEL"):
+                dist = head[: -len(".dist-info")]
+                tag = next((ln.split(":", 1)[1].strip() for ln in zf.read(entry).decode().splitlines()
+                            if ln.startswith("Tag:")), "py3-none-any")
+                return f"{dist}-{tag}.whl"
+    return fallback
+
+
 def activate(site_packages: str) -> None:
     """What running inside the venv changes for a worker: its packages first, VIRTUAL_ENV and PATH."""
     venv = site_packages.rsplit(os.sep + "lib" + os.sep, 1)[0]

@@ -75,7 +75,7 @@ def fetch(core, uri: str, cache: str) -> str:
     if not uri.startswith(URI_PREFIX):
         raise ValueError(f"unsupported package URI {uri!r}: kernelray fetches only {URI_PREFIX} packages")
     name = uri[len(URI_PREFIX):]
-    target = os.path.join(cache, name[:-4] if name.endswith(".zip") else name)
+    target = os.path.join(cache, name.rsplit(".", 1)[0])
     if os.path.isdir(target):
         return target
     reply = core.call(core.gcs, "kv_get_request", {"namespace": KV_NAMESPACE, "key": name}, timeout=120)
@@ -83,8 +83,11 @@ def fetch(core, uri: str, cache: str) -> str:
         raise FileNotFoundError(f"the package {uri} is not in the GCS (was it uploaded by this cluster?)")
     os.makedirs(cache, exist_ok=True)
     tmp = f"{target}.tmp-{os.getpid()}"
-    with zipfile.ZipFile(io.BytesIO(bytes(reply.buffers[0]))) as zf:
-        zf.extractall(tmp)
+    if name.endswith(".whl"):
+        pip_env.install_wheel(bytes(reply.buffers[0]), name, tmp)
+    else:
+        with zipfile.ZipFile(io.BytesIO(bytes(reply.buffers[0]))) as zf:
+            zf.extractall(tmp)
     try:
         os.rename(tmp, target)
     except OSError:  # another worker on this node unpacked it first
