@@ -39,6 +39,13 @@ def _working_dir(env):
     v = env.get("working_dir")
     if v is not None and not isinstance(v, str):
         return f"runtime_env['working_dir'] must be a str (a local folder or a package URI), got {type(v).__name__}"
+    return _remote_uri(v, "working_dir")
+
+
+def _remote_uri(value, key: str):
+    if isinstance(value, str) and "://" in value and not value.startswith("gcs://"):
+        return (f"runtime_env[{key!r}] {value!r}: kernelray fetches packages only from the cluster's GCS "
+                "(gcs://); download it and give the local folder instead")
     return None
 
 
@@ -46,6 +53,10 @@ def _py_modules(env):
     v = env.get("py_modules")
     if v is not None and (not isinstance(v, (list, tuple)) or not all(isinstance(p, str) for p in v)):
         return "runtime_env['py_modules'] must be a list of str (folders, .py files, wheels or package URIs)"
+    for m in v or ():
+        problem = _remote_uri(m, "py_modules")
+        if problem:
+            return problem
     return None
 
 
