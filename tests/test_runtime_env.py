@@ -225,3 +225,22 @@ def test_failed_pip_install_raises_with_pips_message(cluster):
 def test_pip_and_uv_together_are_refused(cluster):
     with pytest.raises(ValueError, match="cannot be specified at the same time"):
         env_seen.options(runtime_env={"pip": ["six"], "uv": ["six"]}).remote()
+
+
+@pytest.mark.timeout(120)
+def test_uv_without_the_uv_command_says_so(cluster):
+    import shutil
+
+    if shutil.which("uv"):
+        pytest.skip("uv is installed here: this checks the message when it is not")
+    ref = env_seen.options(runtime_env={"uv": ["six"]}).remote()
+    with pytest.raises(RuntimeEnvSetupError, match="'uv' command"):
+        kernelray.get(ref, timeout=90)
+
+
+def test_runtime_env_object_is_accepted(cluster, project):
+    from kernelray.runtime_env import RuntimeEnv
+
+    env = RuntimeEnv(working_dir=str(project), env_vars={"C": "obj"})
+    _, value, _, _ = kernelray.get(read_project.options(runtime_env=env).remote(), timeout=30)
+    assert value == 42

@@ -37,3 +37,13 @@ def test_env_key_ignores_config_and_order():
 ])
 def test_bad_values_are_named(env, word):
     assert word in problem_of(env)
+
+
+def test_runtime_env_classes_as_ray_offers_them():
+    from kernelray.runtime_env import RuntimeEnv, RuntimeEnvConfig
+
+    env = RuntimeEnv(env_vars={"A": "1"}, config=RuntimeEnvConfig(setup_timeout_seconds=30))
+    assert env == {"env_vars": {"A": "1"}, "config": {"setup_timeout_seconds": 30, "eager_install": True,
+                                                      "log_files": []}}
+    with pytest.raises(ValueError, match="conda"):
+        RuntimeEnv(conda="env.yaml")

@@ -4,10 +4,13 @@ validation.py  which keys are applied, and the checks at ``init`` and ``.remote(
 merge.py       job/parent and task/actor envs combined as Ray combines them
 packaging.py   local folders zipped, content-addressed, uploaded once to the GCS KV
 worker_setup.py  a dedicated worker fetches (once per node), unpacks and applies them
+pip_env.py     pip/uv: a venv per requirement set, built once per node; py_modules wheels
+classes.py     RuntimeEnv and RuntimeEnvConfig, as ``ray.runtime_env`` offers them
 """
 
 from __future__ import annotations
 
+from .classes import RuntimeEnv, RuntimeEnvConfig
 from .merge import env_key, merge
 from .validation import problem_of
 
@@ -24,4 +27,4 @@ def prepare(env: dict | None, core, what: str) -> dict | None:
     return resolve_local_paths(env, core)
 
 
-__all__ = ["env_key", "merge", "prepare", "problem_of"]
+__all__ = ["RuntimeEnv", "RuntimeEnvConfig", "env_key", "merge", "prepare", "problem_of"]
