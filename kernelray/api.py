@@ -192,6 +192,7 @@ def _local_raylet(info: dict, core_call) -> tuple:
 
 
 def _connect(info: dict, namespace, log_to_driver, runtime_env) -> None:
+    from . import runtime_env as _runtime_env
     from .core.core_worker import DRIVER, CoreWorker
 
     raylet_address, node_id = info.get("raylet_address"), info.get("node_id")
@@ -221,7 +222,7 @@ def _connect(info: dict, namespace, log_to_driver, runtime_env) -> None:
         "job_id": c["job_id"],
         "sys_path": [p for p in sys.path if p],
         "cwd": os.getcwd(),
-        "runtime_env": runtime_env or {},
+        "runtime_env": _runtime_env.prepare(runtime_env, core, "init(runtime_env=...)") or {},
         "namespace": core.namespace,
     }
     if not log_to_driver:

@@ -51,13 +51,9 @@ def _retry_exceptions(v):
 
 
 def _runtime_env(v):
-    unknown = set(v) - {"env_vars", "working_dir", "py_modules", "pip", "conda", "config", "excludes"}
-    if unknown:
-        return f"unknown runtime_env fields {sorted(unknown)}"
-    env = v.get("env_vars") or {}
-    if not all(isinstance(k, str) and isinstance(x, str) for k, x in env.items()):
-        return "runtime_env['env_vars'] must map str to str"
-    return None
+    from .runtime_env.validation import problem_of
+
+    return problem_of(v)
 
 
 def _max_pending_calls(v):

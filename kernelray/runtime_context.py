@@ -47,11 +47,11 @@ class RuntimeContext:
     def get_runtime_env_string(self) -> str:
         import json
 
-        return json.dumps(self._core.job_config.get("runtime_env") or {})
+        return json.dumps(self._core.parent_runtime_env() or {})
 
     @property
     def runtime_env(self) -> dict:
-        return dict(self._core.job_config.get("runtime_env") or {})
+        return dict(self._core.parent_runtime_env() or {})
 
     def get_assigned_resources(self) -> dict:
         ctx = context.current_task()

@@ -55,7 +55,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .. import ids
-from ..exceptions import ActorDiedError, ActorUnavailableError, PendingCallsLimitExceeded, RaySystemError
+from ..exceptions import (ActorDiedError, ActorUnavailableError, PendingCallsLimitExceeded, RaySystemError,
+                          RuntimeEnvSetupError)
 from . import context
 from . import task_events as _task_events
 from .actor_restarting import fail_calls_without_retries
@@ -554,7 +555,7 @@ def current_namespace(core) -> str:
     return core.namespace or (core.job_config or {}).get("namespace") or ""
 
 
-def actor_died_error(info: dict, buffers=()) -> ActorDiedError:
+def actor_died_error(info: dict, buffers=()) -> ActorDiedError | RuntimeEnvSetupError:
     """The error every call to a dead actor raises, in Ray's words."""
     cause = info.get("death_cause") or {}
     if cause.get("kind") == "creation_task_error" and buffers:
@@ -563,6 +564,9 @@ def actor_died_error(info: dict, buffers=()) -> ActorDiedError:
         except Exception:  # noqa: BLE001 - the exception's class may not load here
             task_error = None
         text = str(task_error) if task_error is not None else cause.get("message", "")
+        if isinstance(task_error, RuntimeEnvSetupError):  # Ray raises this one as it is, not as ActorDiedError
+            return RuntimeEnvSetupError("Could not create the actor because its associated runtime env failed to be "
+                                        f"created.\n{text}")
         return ActorDiedError(f"The actor died because of an error raised in its creation task, {text}", task_error)
     lines = ["The actor died unexpectedly before finishing this task."]
     for label, key in (("class_name", "class_name"), ("actor_id", "actor_id"), ("pid", "pid"),

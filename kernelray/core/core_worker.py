@@ -26,6 +26,7 @@ from collections import defaultdict, deque
 import zmq
 
 from .. import ids
+from .. import runtime_env as _runtime_env
 from ..exceptions import (
     GetTimeoutError,
     ObjectLostError,
@@ -102,6 +103,7 @@ class CoreWorker(Endpoint):
         self.job_id = b"\x00" * 4
         self.namespace = ""
         self.job_config: dict = {}
+        self.applied_env = None  # a worker's runtime_env, as applied (runtime_env/worker_setup.py)
         self.put_counter = 0
         self.driver_task_id = ids.driver_task_id(self.job_id)
         self.connected = True
@@ -635,14 +637,16 @@ class CoreWorker(Endpoint):
         return refs
 
     def merge_runtime_env(self, runtime_env):
-        job_env = self.job_config.get("runtime_env") or {}
-        if not runtime_env:
-            return job_env or None
-        merged = dict(job_env)
-        merged.update(runtime_env)
-        if job_env.get("env_vars") or runtime_env.get("env_vars"):
-            merged["env_vars"] = {**(job_env.get("env_vars") or {}), **(runtime_env.get("env_vars") or {})}
-        return merged
+        """The runtime_env a task or actor submitted from here runs with (see runtime_env/merge.py)."""
+        if runtime_env:
+            runtime_env = _runtime_env.prepare(runtime_env, self, "runtime_env")
+        return _runtime_env.merge(self.parent_runtime_env(), runtime_env)
+
+    def parent_runtime_env(self) -> dict:
+        """Inside a task or actor: its own runtime_env; in a driver: the job's."""
+        if self.applied_env is not None and self.applied_env.env:
+            return self.applied_env.env
+        return self.job_config.get("runtime_env") or {}
 
     def cancel(self, ref, force: bool, recursive: bool) -> None:
         """Cancel here if we own the ref, else ask its owner (as Ray routes a borrower's cancel)."""
@@ -709,9 +713,7 @@ def _cell_name(filename: str) -> str:
 
 
 def _env_key(env) -> str:
-    if not env or not env.get("env_vars"):
-        return ""
-    return repr(sorted(env["env_vars"].items()))
+    return _runtime_env.env_key(env)
 
 
 def _arg_error(name, fn, args, kwargs, exc) -> TypeError:

@@ -25,7 +25,7 @@ import cloudpickle
 import zmq
 
 from .. import _process
-from ..exceptions import RayTaskError, TaskCancelledError
+from ..exceptions import RayTaskError, RuntimeEnvSetupError, TaskCancelledError
 from . import context
 from .generator_returns import _Raised, dynamic_returns, fixed_returns
 from .function_cache import FunctionCache, FunctionNotSent, fn_missing_result
@@ -202,6 +202,8 @@ class Executor:
                 self.cancelled.discard(item.task_id)
                 self.functions.remember(item.d, item.frames)  # later tasks of its function may count on it
                 result = self._error_result(item, TaskCancelledError(item.task_id.hex()), False)
+            elif self.core.applied_env is not None and self.core.applied_env.error:
+                result = self._error_result(item, RuntimeEnvSetupError(self.core.applied_env.error), False)
             else:
                 result = self.execute(item)
                 if result is None:  # an actor call running on the actor's threads: collect() brings it back
@@ -242,6 +244,8 @@ class Executor:
                 os.chdir(cwd)
             except OSError:
                 pass
+        if self.core.applied_env is not None:  # a runtime_env's working_dir and py_modules win over the job's paths
+            self.core.applied_env.reapply_paths()
 
     def flush_results(self) -> None:
         """Send finished results back on the task socket (main thread)."""

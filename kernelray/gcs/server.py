@@ -157,6 +157,7 @@ class GcsServer(Endpoint):
         "kv_get_request",
         "kv_del_request",
         "kv_keys_request",
+        "kv_exists_request",
         "subscribe_request",
         "create_placement_group_request",
         "remove_placement_group_request",
@@ -295,12 +296,21 @@ class GcsServer(Endpoint):
     # -- KV ------------------------------------------------------------------------------------
     def handle_kv_put_request(self, msg, sock, idents) -> None:
         c = msg.content
-        added = self.kv.put(c.get("namespace", ""), c["key"], c["value"], c.get("overwrite", True))
+        value = bytes(msg.buffers[0]) if msg.buffers else c["value"]  # binary values (packages) travel as a buffer
+        added = self.kv.put(c.get("namespace", ""), c["key"], value, c.get("overwrite", True))
         self.reply(sock, idents, msg, "kv_put_reply", {"added": added})
 
     def handle_kv_get_request(self, msg, sock, idents) -> None:
         c = msg.content
-        self.reply(sock, idents, msg, "kv_get_reply", {"value": self.kv.get(c.get("namespace", ""), c["key"])})
+        value = self.kv.get(c.get("namespace", ""), c["key"])
+        if isinstance(value, bytes):
+            self.reply(sock, idents, msg, "kv_get_reply", {"value": None, "binary": True}, buffers=[value])
+            return
+        self.reply(sock, idents, msg, "kv_get_reply", {"value": value})
+
+    def handle_kv_exists_request(self, msg, sock, idents) -> None:
+        c = msg.content
+        self.reply(sock, idents, msg, "kv_exists_reply", {"exists": self.kv.get(c.get("namespace", ""), c["key"]) is not None})
 
     def handle_kv_del_request(self, msg, sock, idents) -> None:
         c = msg.content

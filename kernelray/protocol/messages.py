@@ -21,6 +21,7 @@ REQUESTS = {
     "kv_get_request": "any -> GCS: internal KV",
     "kv_del_request": "any -> GCS: internal KV",
     "kv_keys_request": "any -> GCS: internal KV",
+    "kv_exists_request": "any -> GCS: internal KV (is a runtime_env package there?)",
     "subscribe_request": "any -> GCS: join pub/sub channels",
     "get_cluster_info_request": "any -> GCS: session and liveness",
     "create_placement_group_request": "driver -> GCS: place and reserve bundles",

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from .. import _process
 from ..object_store.store import ObjectStore
 from ..protocol.endpoint import Endpoint
+from ..runtime_env.merge import env_key as runtime_env_key
+from ..runtime_env.worker_setup import RUNTIME_ENV_VAR
 from . import resources as res
 from .graceful_stop import stop_gracefully
 from .object_manager import ObjectManagerHandlers
@@ -82,8 +84,15 @@ class LeaseRequest:
 
 
 def env_key_of(runtime_env: dict | None) -> str:
-    env_vars = (runtime_env or {}).get("env_vars") or {}
-    return json.dumps(sorted(env_vars.items())) if env_vars else ""
+    return runtime_env_key(runtime_env)
+
+
+def worker_environ(runtime_env: dict | None) -> dict:
+    """The environment variables a worker for this runtime_env starts with (it applies the rest itself)."""
+    env = dict((runtime_env or {}).get("env_vars") or {})
+    if runtime_env:  # the worker applies the rest, and its nested work inherits it
+        env[RUNTIME_ENV_VAR] = json.dumps(runtime_env)
+    return env
 
 
 class BundleHandlers:
@@ -395,7 +404,7 @@ class Raylet(StoreHandlers, ObjectManagerHandlers, BundleHandlers, Endpoint):
     # -- leases ---------------------------------------------------------------------------
     def handle_request_worker_lease_request(self, msg, sock, idents) -> None:
         c = msg.content
-        env = (c.get("runtime_env") or {}).get("env_vars") or {}
+        env = worker_environ(c.get("runtime_env"))
         req = LeaseRequest(
             c["request_id"],
             {k: float(v) for k, v in (c.get("resources") or {}).items() if v},

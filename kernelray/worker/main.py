@@ -42,6 +42,9 @@ def run_worker(cfg: dict, worker_id_hex: str, zygote_pid: int) -> None:
     core.start()
     core.loop.call_soon(core.send, core.gcs, "subscribe_request", {"channels": ["owner_died", "job_finished", "node_removed"],
                                                                   "address": core.address})
+    from ..runtime_env import worker_setup
+
+    core.applied_env = worker_setup.apply(core, worker_setup.from_environ(), cfg["session_dir"])
     task_address = executor.bind_task_socket()
     core.call(
         core.raylet,
