@@ -17,6 +17,7 @@ import time
 
 from ..core import context
 from ..exceptions import RaySystemError, TaskPlacementGroupRemoved
+from ..ids import PlacementGroupID
 
 log = logging.getLogger("kernelray.placement_group")
 
@@ -79,23 +80,6 @@ class PlacementGroup:
 
     def __reduce__(self):
         return PlacementGroup, (self.id.hex(), self._bundles, self._strategy)
-
-
-class PlacementGroupID:
-    def __init__(self, hex_id: str):
-        self._hex = hex_id
-
-    def hex(self) -> str:
-        return self._hex
-
-    def __eq__(self, other):
-        return isinstance(other, PlacementGroupID) and other._hex == self._hex
-
-    def __hash__(self):
-        return hash(self._hex)
-
-    def __repr__(self):
-        return f"PlacementGroupID({self._hex})"
 
 
 def placement_group(bundles: list, strategy: str = "PACK", name: str = "", lifetime: str | None = None,
