@@ -89,3 +89,10 @@ def test_cluster_before_add_node_behaves_as_rays():
             cluster.wait_for_nodes()
     finally:
         cluster.shutdown()
+
+
+def test_scheduling_strategies_module_has_rays_classes():
+    from kernelray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
+
+    assert PlacementGroupSchedulingStrategy is pg_module.PlacementGroupSchedulingStrategy
+    assert NodeAffinitySchedulingStrategy("ab", soft=True).soft

@@ -154,3 +154,16 @@ def test_get_gpu_ids(cluster):
 
     assert kernelray.get(gpus.remote(), timeout=30) == []
     assert kernelray.get_gpu_ids() == []
+
+
+def test_as_completed_and_map_unordered(cluster):
+    @kernelray.remote
+    def square(x):
+        return x * x
+
+    refs = [square.remote(i) for i in range(5)]
+    assert sorted(kernelray.util.as_completed(refs, chunk_size=2)) == [0, 1, 4, 9, 16]
+    assert sorted(kernelray.util.map_unordered(square, range(6), backpressure_size=2, chunk_size=1)) == [
+        0, 1, 4, 9, 16, 25]
+    with pytest.raises(ValueError, match="Use the `chunk_size` argument instead of `num_returns`."):
+        list(kernelray.util.as_completed(refs, num_returns=2))

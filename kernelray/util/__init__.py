@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .actor_pool import ActorPool
+from .helpers import as_completed, map_unordered
 from .names import get_node_ip_address, list_named_actors
 from .placement_group import (
     PlacementGroup,
@@ -15,6 +16,8 @@ from .placement_group import (
 
 __all__ = [
     "ActorPool",
+    "as_completed",
+    "map_unordered",
     "PlacementGroup",
     "get_current_placement_group",
     "get_node_ip_address",
