@@ -167,3 +167,14 @@ def test_as_completed_and_map_unordered(cluster):
         0, 1, 4, 9, 16, 25]
     with pytest.raises(ValueError, match="Use the `chunk_size` argument instead of `num_returns`."):
         list(kernelray.util.as_completed(refs, num_returns=2))
+
+
+def test_default_actor_holds_no_resources_and_one_omp_thread(cluster):
+    @kernelray.remote
+    class Default:
+        def seen(self):
+            return kernelray.get_runtime_context().get_assigned_resources(), os.environ.get("OMP_NUM_THREADS")
+
+    a = Default.remote()
+    assert kernelray.get(a.seen.remote(), timeout=30) == ({}, "1")
+    kernelray.kill(a)
