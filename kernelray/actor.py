@@ -242,7 +242,9 @@ class ActorClass:
         }, timeout=30, buffers=[cloudpickle.dumps(meta)])
         c = reply.content
         if c.get("taken"):
-            raise ValueError(
+            from .exceptions import ActorAlreadyExistsError  # also a ValueError, as Ray's
+
+            raise ActorAlreadyExistsError(
                 f"The name {name} (namespace={namespace}) is already taken. Please use a different name or get "
                 f"the existing actor using kernelray.get_actor('{name}', namespace='{namespace}')"
             )

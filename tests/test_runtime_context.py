@@ -178,3 +178,17 @@ def test_default_actor_holds_no_resources_and_one_omp_thread(cluster):
     a = Default.remote()
     assert kernelray.get(a.seen.remote(), timeout=30) == ({}, "1")
     kernelray.kill(a)
+
+
+def test_taken_actor_name_raises_actor_already_exists_error(cluster):
+    from kernelray.exceptions import ActorAlreadyExistsError
+
+    @kernelray.remote
+    class Single:
+        pass
+
+    first = Single.options(name="only-one").remote()
+    with pytest.raises(ActorAlreadyExistsError, match="is already taken") as info:
+        Single.options(name="only-one").remote()
+    assert isinstance(info.value, ValueError)
+    kernelray.kill(first)
