@@ -12,6 +12,9 @@ from . import ids
 from .core import context, task_env
 
 
+ACCELERATOR_KINDS = ("GPU", "TPU", "NPU", "HPU", "neuron_cores", "RBLN", "TTNPU", "MBLT", "FURIOSA")  # Ray 2.60's
+
+
 class RuntimeContext:
     def __init__(self, core):
         self._core = core
@@ -119,8 +122,11 @@ class RuntimeContext:
         return dict(task_env.assigned)
 
     def get_accelerator_ids(self) -> dict:
+        """Ray's keys, one per accelerator kind; kernelray assigns GPUs only."""
         gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "") if self._core.mode != "driver" else ""
-        return {"GPU": [g for g in gpus.split(",") if g]}
+        out = {kind: [] for kind in ACCELERATOR_KINDS}
+        out["GPU"] = [g for g in gpus.split(",") if g]
+        return out
 
     def get_resource_ids(self) -> dict:
         return self.get_accelerator_ids()

@@ -192,3 +192,8 @@ def test_taken_actor_name_raises_actor_already_exists_error(cluster):
         Single.options(name="only-one").remote()
     assert isinstance(info.value, ValueError)
     kernelray.kill(first)
+
+
+def test_accelerator_ids_have_rays_keys(cluster):
+    ids = kernelray.get_runtime_context().get_accelerator_ids()
+    assert {"GPU", "TPU", "NPU", "HPU", "neuron_cores"} <= set(ids) and ids["GPU"] == []
