@@ -6,7 +6,6 @@ import pytest
 
 import kernelray
 from kernelray.core import context
-from kernelray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .conftest import multi_node_cluster
 
@@ -29,7 +28,7 @@ def test_wait_fetch_local_copies_the_object_here():
     with multi_node_cluster({"num_cpus": 1, "object_store_memory": 100 * MB},
                             {"num_cpus": 1, "resources": {"far": 1}, "object_store_memory": 100 * MB}) as (
             cluster, (far,)):
-        on_far = big.options(scheduling_strategy=NodeAffinitySchedulingStrategy(far.node_id, soft=False))
+        on_far = big.options(resources={"far": 1})  # only the far node has it
         fetched, left = on_far.remote(), on_far.remote()
         assert kernelray.wait([left], fetch_local=False, timeout=30)[0] == [left]
         assert kernelray.wait([fetched], fetch_local=True, timeout=30)[0] == [fetched]
