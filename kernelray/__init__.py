@@ -12,8 +12,12 @@ from __future__ import annotations
 _FROM_API = ("available_resources", "cancel", "cluster_resources", "get", "get_runtime_context", "init",
              "is_initialized", "nodes", "put", "shutdown", "timeline", "wait")
 _FROM_OBJECT_REF = ("ObjectRef", "ObjectRefGenerator", "DynamicObjectRefGenerator")
-_LAZY_MODULES = ("actor", "util", "widgets", "cluster_utils", "exceptions", "api")
+_LAZY_MODULES = ("actor", "util", "widgets", "cluster_utils", "exceptions", "api", "cloudpickle", "runtime_context")
 _LAZY_FROM_ACTOR = ("exit_actor", "get_actor", "kill", "method")
+_FROM_IDS = ("ActorClassID", "ActorID", "FunctionID", "JobID", "NodeID", "PlacementGroupID", "TaskID", "UniqueID",
+             "WorkerID")
+_FROM_RUNTIME_CONTEXT = ("get_gpu_ids",)
+SCRIPT_MODE, WORKER_MODE = 0, 1  # Ray's worker modes (RuntimeContext.worker_mode names them)
 
 
 def __getattr__(name):
@@ -27,6 +31,12 @@ def __getattr__(name):
         value = importlib.import_module(f".{name}", __name__)
     elif name in _LAZY_FROM_ACTOR:
         value = getattr(importlib.import_module(".actor", __name__), name)
+    elif name in _FROM_IDS:
+        value = getattr(importlib.import_module(".ids", __name__), name)
+    elif name in _FROM_RUNTIME_CONTEXT:
+        value = getattr(importlib.import_module(".runtime_context", __name__), name)
+    elif name == "ObjectID":  # Ray's alias
+        value = importlib.import_module(".object_ref", __name__).ObjectRef
     else:
         raise AttributeError(f"module 'kernelray' has no attribute {name!r}")
     globals()[name] = value
@@ -98,6 +108,22 @@ def _jupyter_autoattach():
 _jupyter_autoattach()
 
 __all__ = [
+    "ActorClassID",
+    "ActorID",
+    "FunctionID",
+    "JobID",
+    "NodeID",
+    "ObjectID",
+    "PlacementGroupID",
+    "SCRIPT_MODE",
+    "TaskID",
+    "UniqueID",
+    "WORKER_MODE",
+    "WorkerID",
+    "cloudpickle",
+    "cluster_utils",
+    "get_gpu_ids",
+    "runtime_context",
     "ObjectRef",
     "ObjectRefGenerator",
     "DynamicObjectRefGenerator",

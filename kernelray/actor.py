@@ -80,31 +80,7 @@ def method(*args, **kwargs):
     return annotate
 
 
-class ActorID:
-    """An actor's ID (16 bytes: 12 unique + the job's 4)."""
-
-    __slots__ = ("_bytes",)
-
-    def __init__(self, b: bytes):
-        self._bytes = b
-
-    def binary(self) -> bytes:
-        return self._bytes
-
-    def hex(self) -> str:
-        return self._bytes.hex()
-
-    def job_id(self) -> str:
-        return self._bytes[12:].hex()
-
-    def __eq__(self, other):
-        return isinstance(other, ActorID) and other._bytes == self._bytes
-
-    def __hash__(self):
-        return hash(self._bytes)
-
-    def __repr__(self):
-        return f"ActorID({self.hex()})"
+from .ids import ActorID  # noqa: E402  (the public ID type, re-exported here for old imports)
 
 
 class ActorMeta:
@@ -273,7 +249,9 @@ class ActorClass(submit_checks.UserClassAttributes):
         }, timeout=30, buffers=[cloudpickle.dumps(meta)])
         c = reply.content
         if c.get("taken"):
-            raise ValueError(
+            from .exceptions import ActorAlreadyExistsError  # also a ValueError, as Ray's
+
+            raise ActorAlreadyExistsError(
                 f"The name {name} (namespace={namespace}) is already taken. Please use a different name or get "
                 f"the existing actor using kernelray.get_actor('{name}', namespace='{namespace}')"
             )

@@ -382,15 +382,16 @@ def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fet
             raise TypeError(f"wait() expected a list of ObjectRef, got an element of {type(r)}")
     if timeout is not None and timeout < 0:
         raise ValueError(f"The 'timeout' argument must be nonnegative. Received {timeout}")
+    core = _connected_core()
+    if not refs:  # before the num_returns checks, as Ray's
+        return [], []
     if len(set(refs)) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
     if num_returns <= 0:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
     if num_returns > len(refs):
         raise ValueError("num_returns cannot be greater than the number of objects provided to kernelray.wait.")
-    if not refs:
-        return [], []
-    return _connected_core().wait(refs, num_returns, timeout, fetch_local)
+    return core.wait(refs, num_returns, timeout, fetch_local)
 
 
 def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:

@@ -23,6 +23,9 @@ import time
 from . import node as krnode
 
 
+cluster_not_supported = os.name == "nt"  # as Ray's: True where Cluster is not supported
+
+
 class NodeHandle:
     def __init__(self, spawned, resources: dict, head: bool):
         self._spawned = spawned
@@ -50,16 +53,23 @@ class Cluster:
         self._connected = False
         if shutdown_at_exit:
             atexit.register(self.shutdown)
+        if not initialize_head and connect:
+            raise RuntimeError("Cannot connect to uninitialized cluster.")
         if initialize_head:
             self.add_node(**(head_node_args or {}))
             if connect:
                 self.connect()
 
     @property
-    def address(self) -> str:
+    def address(self) -> str | None:
+        """``ip:port`` of the head (None before the first ``add_node``, as Ray's)."""
         if self.port is None:
-            raise RuntimeError("the cluster has no head node yet: add_node() first")
+            return None
         return f"{self.ip}:{self.port}"
+
+    @property
+    def gcs_address(self) -> str | None:
+        return self.address
 
     def _total(self, num_cpus, num_gpus, resources, object_store_memory) -> dict:
         from .raylet.resources import node_resources
@@ -122,6 +132,11 @@ class Cluster:
 
         from .protocol.session import SignedSession, recv_frames
 
+        if self.head_node is None:
+            from .exceptions import RaySystemError
+
+            raise RaySystemError("Ray has not been started yet. Trying to use state API before ray.init() has "
+                                 "been called.")
         want = {n.node_id for n in self.list_all_nodes()}
         session = SignedSession(bytes.fromhex(self.key))
         ctx = zmq.Context()
@@ -146,6 +161,8 @@ class Cluster:
     def connect(self, namespace: str | None = None):
         import kernelray
 
+        assert self.address is not None
+        assert not self._connected
         ctx = kernelray.init(address=self.address, namespace=namespace)
         self._connected = True
         return ctx

@@ -19,7 +19,9 @@
     ├── RaySystemError          kernelray itself failed (a bug, or a process vanished)
     ├── PendingCallsLimitExceeded  ``.remote()`` on an actor whose ``max_pending_calls`` are all pending
     ├── NodeDiedError           a node was lost
-    └── RuntimeEnvSetupError    a runtime_env could not be applied
+    ├── RuntimeEnvSetupError    a runtime_env could not be applied
+    └── ... the rest of Ray 2.60's tree (AsyncioActorExit, ActorUnschedulableError, ObjectFetchTimedOutError,
+        ReferenceCountingAssertionError, OutOfDiskError, CrossLanguageError, ...), same names and bases
 
 On the wire an error is ``{status: "error", ename, evalue, traceback}`` plus, for task
 errors, the pickled exception.  Every message says what happened and where to look.
@@ -250,10 +252,168 @@ class PlacementGroupSchedulingError(RayError):
 class TaskUnschedulableError(RayError):
     """A task can never be scheduled (e.g. hard node affinity to a dead node)."""
 
+    def __init__(self, error_message: str = ""):
+        self.error_message = error_message
+        super().__init__(error_message)
+
+    def __str__(self):
+        return f"The task is not schedulable: {self.error_message}"
+
 
 class PendingCallsLimitExceeded(RayError):
     """An actor call was refused at ``.remote()``: this process already has the actor's
     ``max_pending_calls`` calls submitted and not finished.  Nothing was submitted."""
+
+
+# --- The rest of Ray's exception tree, under Ray's names and bases (ray.exceptions, Ray 2.60) ---
+
+
+class CrossLanguageError(RayError):
+    """Raised from another language (kernelray runs Python only; here for imports)."""
+
+
+class LocalRayletDiedError(RayError):
+    def __str__(self):
+        return "The task's local raylet died. Check raylet.out for more information."
+
+
+class AuthenticationError(RayError):
+    def __init__(self, message: str = ""):
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self):
+        return self.message
+
+
+class UserCodeException(RayError):
+    """Wraps an exception raised by user code."""
+
+
+class OutOfDiskError(RayError):
+    def __str__(self):
+        return super().__str__() + (
+            "\nThe object cannot be created because the local object store is full and the local disk's "
+            "utilization is over capacity (95% by default).")
+
+
+class RpcError(RayError):
+    def __init__(self, message: str = "", rpc_code=None):
+        self.message = message
+        self.rpc_code = rpc_code
+        super().__init__(message)
+
+    def __str__(self):
+        return self.message
+
+
+class ObjectFetchTimedOutError(ObjectLostError):
+    def __str__(self):
+        return (f"{self._base_str()}\n\nFetch for object {self.object_ref_hex} timed out because no "
+                "locations were found for the object. This may indicate a system-level bug.")
+
+
+class ReferenceCountingAssertionError(ObjectLostError, AssertionError):
+    def __str__(self):
+        return (f"{self._base_str()}\n\nThe object has already been deleted by the reference counting "
+                "protocol. This should not happen.")
+
+
+class ObjectFreedError(ObjectLostError):
+    def __str__(self):
+        return (f"{self._base_str()}\n\nThe object was manually freed using the internal `free` call. "
+                "Please ensure that `free` is only called once the object is no longer needed.")
+
+
+class ObjectReconstructionFailedError(ObjectLostError):
+    """The object is lost and cannot be made again (``reason`` says why)."""
+
+
+class ObjectReconstructionFailedMaxAttemptsExceededError(ObjectReconstructionFailedError):
+    """Older Ray's name (before 2.5x folded the variants into ``reason``), for old imports."""
+
+
+class ObjectReconstructionFailedLineageEvictedError(ObjectReconstructionFailedError):
+    """Older Ray's name (before 2.5x folded the variants into ``reason``), for old imports."""
+
+
+class PlasmaObjectNotAvailable(RayError):
+    """An object was not available within the given timeout."""
+
+
+class AsyncioActorExit(RayError):
+    """Raised when an asyncio actor intentionally exits via ``exit_actor()``."""
+
+
+class ActorUnschedulableError(RayError):
+    def __init__(self, error_message: str = ""):
+        self.error_message = error_message
+        super().__init__(error_message)
+
+    def __str__(self):
+        return f"The actor is not schedulable: {self.error_message}"
+
+
+class ObjectRefStreamEndOfStreamError(RayError):
+    """A streaming generator has no more ObjectRefs to read."""
+
+
+class StreamingGeneratorReplayInconsistentError(RaySystemError):
+    """A retried streaming generator yielded a different number of objects than before."""
+
+
+class OufOfBandObjectRefSerializationException(RayError):
+    """An ObjectRef was pickled out of band (Ray's spelling of the name, kept)."""
+
+
+class RayChannelError(RaySystemError):
+    """Compiled-graph channels (not in kernelray; here for imports)."""
+
+
+class RayChannelTimeoutError(RayChannelError, TimeoutError):
+    """Compiled-graph channels (not in kernelray; here for imports)."""
+
+
+class RayCgraphCapacityExceeded(RaySystemError):
+    """Compiled-graph channels (not in kernelray; here for imports)."""
+
+
+class RayDirectTransportError(RaySystemError):
+    """Ray direct transport (not in kernelray; here for imports)."""
+
+
+class UnserializableException(RayError):
+    def __init__(self, original_stack_trace: str = ""):
+        self._original_stack_trace = original_stack_trace
+        super().__init__(original_stack_trace)
+
+    def __str__(self):
+        return f"Failed to deserialize exception.\nOriginal exception:\n{self._original_stack_trace}"
+
+
+class ActorAlreadyExistsError(ValueError, RayError):
+    """A named actor already exists (also a ValueError, as in Ray)."""
+
+    def __init__(self, error_message: str = ""):
+        self.error_message = error_message
+        super().__init__(error_message)
+
+    def __str__(self):
+        return self.error_message
+
+
+class ActorHandleNotFoundError(ValueError, RayError):
+    """An actor handle from an earlier session (also a ValueError, as in Ray)."""
+
+    def __init__(self, error_message: str = ""):
+        self.error_message = error_message
+        super().__init__(error_message)
+
+    def __str__(self):
+        return self.error_message
+
+
+# --- end of Ray's tree; other errors may follow ---
 
 
 def _indent(text: str) -> str:
@@ -274,6 +434,31 @@ def _local_ip() -> str:
 
 __all__ = [
     "RayError",
+    "CrossLanguageError",
+    "LocalRayletDiedError",
+    "AuthenticationError",
+    "UserCodeException",
+    "OutOfDiskError",
+    "RpcError",
+    "ObjectFetchTimedOutError",
+    "ReferenceCountingAssertionError",
+    "ObjectFreedError",
+    "ObjectReconstructionFailedError",
+    "ObjectReconstructionFailedMaxAttemptsExceededError",
+    "ObjectReconstructionFailedLineageEvictedError",
+    "PlasmaObjectNotAvailable",
+    "AsyncioActorExit",
+    "ActorUnschedulableError",
+    "ObjectRefStreamEndOfStreamError",
+    "StreamingGeneratorReplayInconsistentError",
+    "OufOfBandObjectRefSerializationException",
+    "RayChannelError",
+    "RayChannelTimeoutError",
+    "RayCgraphCapacityExceeded",
+    "RayDirectTransportError",
+    "UnserializableException",
+    "ActorAlreadyExistsError",
+    "ActorHandleNotFoundError",
     "RaySystemError",
     "RayTaskError",
     "RayActorError",
@@ -302,11 +487,3 @@ class ActorClassInheritanceException(TypeError):
 
 __all__.append("ActorClassInheritanceException")
 
-
-class AsyncioActorExit(RayError):
-    """Raised by ``exit_actor()`` inside an asyncio actor: the actor exits on purpose, as in Ray.
-
-    The actor exits even when the method catches it; calls already running finish first."""
-
-
-__all__.append("AsyncioActorExit")

@@ -91,3 +91,122 @@ def new_worker_id() -> bytes:
 
 def new_node_id() -> bytes:
     return os.urandom(16)
+
+
+# --- Public ID types, under Ray's names (``kernelray.JobID`` ...) ----------------------------
+
+
+class BaseID:
+    """An ID as Ray's Python API shows it: ``hex()``, ``binary()``, ``from_hex()``, ``nil()``."""
+
+    __slots__ = ("_bytes",)
+    SIZE = 16
+
+    def __init__(self, id_bytes):
+        if isinstance(id_bytes, BaseID):
+            id_bytes = id_bytes.binary()
+        if not isinstance(id_bytes, bytes):
+            raise TypeError(f"Unsupported type: {type(id_bytes)}")
+        if len(id_bytes) != self.SIZE:
+            raise ValueError(f"ID string needs to have length {self.SIZE}, got {len(id_bytes)}")
+        self._bytes = id_bytes
+
+    @classmethod
+    def size(cls) -> int:
+        return cls.SIZE
+
+    @classmethod
+    def from_hex(cls, hex_id: str):
+        return cls(bytes.fromhex(hex_id))
+
+    @classmethod
+    def from_binary(cls, id_bytes: bytes):
+        return cls(id_bytes)
+
+    @classmethod
+    def nil(cls):
+        return cls(b"\xff" * cls.SIZE)
+
+    def is_nil(self) -> bool:
+        return self._bytes == b"\xff" * self.SIZE
+
+    def binary(self) -> bytes:
+        return self._bytes
+
+    def hex(self) -> str:
+        return self._bytes.hex()
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._bytes == self._bytes
+
+    def __hash__(self):
+        return hash(self._bytes)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.hex()})"
+
+    def __reduce__(self):
+        return type(self), (self._bytes,)
+
+
+class UniqueID(BaseID):
+    SIZE = 28
+
+
+class JobID(BaseID):
+    SIZE = 4
+
+    @classmethod
+    def from_int(cls, value: int):
+        return cls(job_id_bytes(value))
+
+    def int(self) -> int:
+        return struct.unpack("<I", self._bytes)[0]
+
+
+class ActorID(BaseID):
+    SIZE = 16
+
+    @classmethod
+    def of(cls, job_id: JobID, *_ignored):
+        return cls(new_actor_id(job_id.binary()))
+
+    @property
+    def job_id(self) -> JobID:
+        return JobID(self._bytes[12:])
+
+
+class TaskID(BaseID):
+    SIZE = 24
+
+    def actor_id(self) -> ActorID:
+        return ActorID(self._bytes[8:])
+
+    def job_id(self) -> JobID:
+        return JobID(self._bytes[20:])
+
+
+class NodeID(BaseID):
+    SIZE = 16
+
+
+class WorkerID(BaseID):
+    SIZE = 16
+
+
+class FunctionID(BaseID):
+    SIZE = 28
+
+
+class ActorClassID(BaseID):
+    SIZE = 28
+
+
+class PlacementGroupID(BaseID):
+    """A placement group's ID (14 bytes here).  Also built from its hex, as kernelray's
+    placement-group code passes it around."""
+
+    SIZE = 14
+
+    def __init__(self, id_bytes):
+        super().__init__(bytes.fromhex(id_bytes) if isinstance(id_bytes, str) else id_bytes)

@@ -38,6 +38,27 @@ class ObjectRef:
     def hex(self) -> str:
         return self._id.hex()
 
+    # Ray's ID methods (``ray.ObjectID`` is ``ObjectRef``): an ID built from bytes or hex is not
+    # reference-counted and has no owner here; it names the object, as in Ray.
+    @classmethod
+    def size(cls) -> int:
+        return 28
+
+    @classmethod
+    def from_binary(cls, id_bytes: bytes) -> "ObjectRef":
+        return cls(id_bytes, "", _count=False)
+
+    @classmethod
+    def from_hex(cls, hex_id: str) -> "ObjectRef":
+        return cls(bytes.fromhex(hex_id), "", _count=False)
+
+    @classmethod
+    def nil(cls) -> "ObjectRef":
+        return cls(b"\xff" * 28, "", _count=False)
+
+    def is_nil(self) -> bool:
+        return self._id == b"\xff" * 28
+
     def task_id(self) -> str:
         return self._id[:24].hex()
 

@@ -159,7 +159,7 @@ class ActorHost:
 
     def _bound(self, method: str):
         fn = BUILTIN_METHODS.get(method)
-        return fn if fn is not None else getattr(self.instance, method)
+        return fn if fn is not None else method_of_class(self.instance, method)
 
     def _create(self, t, extra: dict):
         ex = self.executor
@@ -417,3 +417,15 @@ def exit_actor() -> None:
     if host.mode == ASYNC:
         raise AsyncioActorExit()
     raise ActorExit()
+
+
+def method_of_class(instance, name: str):
+    """``instance.<name>`` looked up on the class, as Ray binds actor methods: an instance
+    attribute of the same name does not hide the method."""
+    cls = type(instance)
+    try:
+        attr = inspect.getattr_static(cls, name)
+    except AttributeError:
+        return getattr(instance, name)  # e.g. a __getattr__ that makes methods
+    binder = getattr(type(attr), "__get__", None)
+    return binder(attr, instance, cls) if binder is not None else attr

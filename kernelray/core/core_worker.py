@@ -43,6 +43,7 @@ from ..options import retry_exceptions_wire
 from .task_submitter import TaskSubmitter
 from ..object_store import INLINE_THRESHOLD
 from ..object_store.client import PLASMA, location
+from . import fetch_local as fetch_local_module
 from ..object_ref import ObjectRef, ObjectRefGenerator
 from .executor import DepMarker
 from .task_spec import STREAMING, TaskSpec
@@ -297,6 +298,8 @@ class CoreWorker(Endpoint):
         blocked = self._notify_blocked() if num_returns else False
         try:
             ready_ids = self.store.wait({r._id for r in refs}, num_returns, timeout, poll=self._poll_interrupt)
+            if fetch_local:
+                fetch_local_module.pull_ready(self, ready_ids)
         finally:
             if blocked:
                 self._notify_unblocked()

@@ -35,6 +35,7 @@ from ..object_store import INLINE_THRESHOLD
 from .serialization import serialize, serialize_error
 from .task_spec import RUNNING, STREAMING
 from . import task_events as _task_events
+from . import task_env
 
 log = logging.getLogger("kernelray.executor")
 _EVENTS = _task_events.ENABLED  # RUNNING / RUN_END task events (task_events.py)
@@ -309,6 +310,7 @@ class Executor:
         gpu_ids = d.get("gpu_ids")
         if gpu_ids is not None:  # as Ray does: the task sees only the GPUs its lease holds
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
+        omp_set = task_env.begin_task(d)
         try:
             fn, pos = load(t)
             args, kwargs, pos = self.unpack_args(t, pos)
@@ -330,6 +332,7 @@ class Executor:
                 _record((t.task_id, _RUN_END, time.time(), d.get("attempt", 0)))
             self.running, self.running_ctx = None, None
             context.task_local.spec = None
+            task_env.end_task(omp_set)
             sys.stdout.flush()
             sys.stderr.flush()
 

@@ -85,6 +85,8 @@ class TaskSpec:
         }
         if self.actor_id is not None:
             d["actor_id"] = self.actor_id.hex()
+        else:  # get_runtime_context().get_assigned_resources() in the task
+            d["resources"] = self.resources
         if self.extra:
             d["extra"] = self.extra
         return d, frames

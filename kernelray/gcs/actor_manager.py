@@ -316,9 +316,9 @@ class ActorManager:
         self.by_lease[lease.lease_id] = a
         self.by_worker[lease.worker_id] = a
         task, frames = a.creation
-        extra = dict(task.get("extra") or {}, num_restarts=a.num_restarts)
+        extra = dict(task.get("extra") or {}, num_restarts=a.num_restarts, name=a.name)
         # the creation result comes back here; a restart is the next attempt of the creation task
-        task = dict(task, owner=server.address, extra=extra, attempt=a.num_restarts)
+        task = dict(task, owner=server.address, extra=extra, attempt=a.num_restarts, resources=a.resources)
         if c.get("gpu_ids") is not None:  # the actor's process sees only its GPUs (CUDA_VISIBLE_DEVICES)
             task["gpu_ids"] = c["gpu_ids"]
         content = {"tasks": [task], "lease_id": lease.lease_id, "job_config": a.job_config}

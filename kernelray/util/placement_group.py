@@ -17,10 +17,56 @@ import time
 
 from ..core import context
 from ..exceptions import RaySystemError, TaskPlacementGroupRemoved
+from ..ids import PlacementGroupID
 
 log = logging.getLogger("kernelray.placement_group")
 
 VALID_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
+VALID_PLACEMENT_GROUP_STRATEGIES = set(VALID_STRATEGIES)  # Ray's name
+PLACEMENT_GROUP_BUNDLE_RESOURCE_NAME = "bundle"
+
+
+def validate_placement_group(bundles: list, strategy: str = "PACK", lifetime: str | None = None,
+                             _soft_target_node_id=None, bundle_label_selector=None) -> bool:
+    """Raise ValueError (Ray's messages) if the arguments of ``placement_group`` are invalid."""
+    if strategy not in VALID_PLACEMENT_GROUP_STRATEGIES:
+        raise ValueError(f"Invalid placement group strategy {strategy}. "
+                         f"Supported strategies are: {VALID_PLACEMENT_GROUP_STRATEGIES}.")
+    if not isinstance(bundles, list):
+        raise ValueError(f"Placement group bundles must be a list, got {type(bundles)}.")
+    if not bundles:
+        raise ValueError('Bundles must be a non-empty list of resource dictionaries. For example: '
+                         '`[{"CPU": 1.0}, {"GPU": 1.0}]`. Got empty list instead.')
+    for bundle in bundles:
+        _validate_bundle(bundle, bundles)
+    if bundle_label_selector is not None and len(bundle_label_selector) != len(bundles):
+        raise ValueError(f"Invalid bundle label selector {bundle_label_selector}. "
+                         "The length of `bundle_label_selector` should equal the length of `bundles`.")
+    if lifetime not in (None, "detached"):
+        raise ValueError(f"Placement group `lifetime` argument must be either `None` or 'detached'. Got {lifetime}.")
+    return True
+
+
+def _validate_bundle(bundle, bundles: list) -> None:
+    if (not isinstance(bundle, dict) or not all(isinstance(k, str) for k in bundle)
+            or not all(isinstance(v, (int, float)) for v in bundle.values())):
+        raise ValueError('Bundles must be a non-empty list of resource dictionaries. For example: '
+                         '`[{"CPU": 1.0}, {"GPU": 1.0}]`.')
+    if not bundle or all(v == 0 for v in bundle.values()):
+        raise ValueError(f"Bundles cannot be an empty dictionary or resources with only 0 values. Bundles: {bundles}")
+    if any(v < 0 for v in bundle.values()):
+        raise ValueError(f"Bundle resources cannot be negative. Bundles: {bundles}")
+
+
+def get_current_placement_group() -> "PlacementGroup | None":
+    """The placement group the calling task or actor runs in; None in a driver or outside a group."""
+    from ..core import task_env
+
+    core = context.core
+    if core is None or core.mode == "driver":
+        return None
+    pg_id = task_env.placement_group_id_of(task_env.raw)
+    return PlacementGroup(pg_id) if pg_id else None
 
 
 class PlacementGroup:
@@ -81,36 +127,9 @@ class PlacementGroup:
         return PlacementGroup, (self.id.hex(), self._bundles, self._strategy)
 
 
-class PlacementGroupID:
-    def __init__(self, hex_id: str):
-        self._hex = hex_id
-
-    def hex(self) -> str:
-        return self._hex
-
-    def __eq__(self, other):
-        return isinstance(other, PlacementGroupID) and other._hex == self._hex
-
-    def __hash__(self):
-        return hash(self._hex)
-
-    def __repr__(self):
-        return f"PlacementGroupID({self._hex})"
-
-
 def placement_group(bundles: list, strategy: str = "PACK", name: str = "", lifetime: str | None = None,
                     _soft_target_node_id=None, bundle_label_selector=None) -> PlacementGroup:
-    if not isinstance(bundles, list) or not bundles:
-        raise ValueError("The placement group `bundles` argument must be a non-empty list of resource dicts.")
-    for b in bundles:
-        if not isinstance(b, dict) or not b or not all(isinstance(v, (int, float)) and v >= 0 for v in b.values()):
-            raise ValueError(f"Bundles must be non-empty dicts of non-negative amounts, got {b!r}")
-        if all(v == 0 for v in b.values()):
-            raise ValueError(f"Bundles cannot be all zero: {b!r}")
-    if strategy not in VALID_STRATEGIES:
-        raise ValueError(f"Invalid placement group strategy {strategy!r}: use one of {', '.join(VALID_STRATEGIES)}")
-    if lifetime not in (None, "detached"):
-        raise ValueError("lifetime must be None or 'detached'")
+    validate_placement_group(bundles, strategy, lifetime)
     core = context.require_core()
     pg_id = os.urandom(14).hex()
     request = {
@@ -206,5 +225,7 @@ def bundle_resources(resources: dict, opts: dict) -> dict:
     return out
 
 
-__all__ = ["PlacementGroup", "placement_group", "remove_placement_group", "get_placement_group",
+__all__ = ["PlacementGroup", "PlacementGroupID", "VALID_PLACEMENT_GROUP_STRATEGIES",
+           "PLACEMENT_GROUP_BUNDLE_RESOURCE_NAME", "validate_placement_group", "get_current_placement_group",
+           "placement_group", "remove_placement_group", "get_placement_group",
            "placement_group_table", "PlacementGroupSchedulingStrategy"]

@@ -40,3 +40,12 @@ def to_wire(strategy) -> dict | None:
 from .placement_group import PlacementGroupSchedulingStrategy  # noqa: E402 - Ray exports it here too
 
 __all__ = ["NodeAffinitySchedulingStrategy", "PlacementGroupSchedulingStrategy", "to_wire"]
+
+
+def __getattr__(name):
+    """``PlacementGroupSchedulingStrategy`` lives with placement groups; importable here as in Ray."""
+    if name == "PlacementGroupSchedulingStrategy":
+        from .placement_group import PlacementGroupSchedulingStrategy
+
+        return PlacementGroupSchedulingStrategy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
