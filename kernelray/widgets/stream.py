@@ -18,7 +18,7 @@ from . import svg
 from ._anyview import JS, PictureView
 from .stream_model import MAX_BARS, TaskStreamModel
 
-DELTA_LIMIT = 20_000  # tasks per poll at most (the newest); a burst beyond that is seen as bins next time
+DELTA_LIMIT = 2_000  # tasks per poll at most (the newest): a burst beyond that is skipped, so a poll stays cheap
 ACTOR_NAMES_EVERY_S = 3.0
 
 
