@@ -177,7 +177,7 @@ def _pictures() -> list:
     except ImportError:  # pragma: no cover - anywidget missing: the tables alone
         return []
     # polled by the dashboard's own poll (one registered view per dashboard)
-    return [TaskStream(live=False), FunctionProgress(live=False), MemoryView(live=False, refresh_s=5.0),
+    return [TaskStream(live=False, refresh_s=2.0), FunctionProgress(live=False), MemoryView(live=False, refresh_s=5.0),
             ClusterView(live=False, refresh_s=3.0)]
 
 
