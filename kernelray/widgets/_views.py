@@ -247,9 +247,11 @@ class ProgressBar(_SnapshotMixin, W.VBox):
     def get(self, timeout: float | None = None):
         """``kernelray.get`` of the refs while the bar moves; the bar ends at the final count."""
         from .. import api
+        from .auto_progress import quiet
 
         try:
-            return api.get(self.refs, timeout=timeout)
+            with quiet():
+                return api.get(self.refs, timeout=timeout)
         finally:
             from ..core import context
 
@@ -258,7 +260,10 @@ class ProgressBar(_SnapshotMixin, W.VBox):
     def wait(self, timeout: float | None = None) -> None:
         from .. import api
 
-        api.wait(self.refs, num_returns=len(self.refs), timeout=timeout) if self.refs else None
+        from .auto_progress import quiet
+
+        with quiet():
+            api.wait(self.refs, num_returns=len(self.refs), timeout=timeout) if self.refs else None
         from ..core import context
 
         self._update(context.core)

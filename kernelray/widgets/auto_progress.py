@@ -16,6 +16,18 @@ import threading
 ENABLED = os.environ.get("KERNELRAY_AUTO_PROGRESS", "1") not in ("0", "false", "no")
 AFTER_S = 1.0
 MIN_REFS = 8
+_local = threading.local()  # .quiet: a get() of a visible progress bar shows no second bar
+
+
+@contextlib.contextmanager
+def quiet():
+    """No automatic bar inside (``ProgressBar.get`` already shows one)."""
+    before = getattr(_local, "quiet", False)
+    _local.quiet = True
+    try:
+        yield
+    finally:
+        _local.quiet = before
 
 
 def _in_kernel() -> bool:
@@ -29,7 +41,7 @@ def _in_kernel() -> bool:
 
 @contextlib.contextmanager
 def watch(refs):
-    if not ENABLED or len(refs) < MIN_REFS or not _in_kernel():
+    if not ENABLED or len(refs) < MIN_REFS or getattr(_local, "quiet", False) or not _in_kernel():
         yield
         return
     shown = []
@@ -84,4 +96,4 @@ def _parent(parent):
         yield
 
 
-__all__ = ["watch", "ENABLED", "AFTER_S", "MIN_REFS"]
+__all__ = ["watch", "quiet", "ENABLED", "AFTER_S", "MIN_REFS"]

@@ -50,3 +50,26 @@ def test_the_auto_bar_stays_away_outside_a_kernel_and_when_switched_off(monkeypa
     monkeypatch.setattr(auto_progress, "_in_kernel", lambda: True)
     with auto_progress.watch(list(range(100))):
         pass
+
+
+def test_a_progress_bars_own_get_shows_no_second_bar(monkeypatch):
+    shown = []
+    monkeypatch.setattr(auto_progress, "_in_kernel", lambda: True)
+    monkeypatch.setattr(auto_progress, "AFTER_S", 0.0)
+    monkeypatch.setattr(auto_progress.threading, "Timer", lambda *_a: shown.append(1) or _NoTimer())
+    with auto_progress.quiet(), auto_progress.watch(list(range(100))):
+        pass
+    assert not shown
+    with auto_progress.watch(list(range(100))):
+        pass
+    assert shown == [1]
+
+
+class _NoTimer:
+    daemon = True
+
+    def start(self):
+        pass
+
+    def cancel(self):
+        pass
