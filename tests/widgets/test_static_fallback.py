@@ -31,3 +31,34 @@ def test_the_executed_dashboard_notebook_shows_the_pictures_as_html(tmp_path, mo
     assert 'class="kr-cluster-static"' in html and "kr-bundle" in html  # the placement group's bundle
     assert 'class="kr-memory-static"' in html and 'class="kr-fn-progress-static"' in html
     assert "application/vnd.jupyter.widget-view+json" in str(nb.cells)  # the live view is there as well
+    _check_in_a_browser(tmp_path / "dashboard.html")
+
+
+def _check_in_a_browser(path) -> None:
+    """Offline (CDNs blocked, as on a machine without a kernel), Chromium shows the stream's SVG bars."""
+    import os
+    import re
+
+    if not os.path.exists("/usr/bin/chromium"):
+        return
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return
+    from ..test_dashboard_browser import CHROME_ARGS, ROOT
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROME_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.route(re.compile(r"^https?://"), lambda route: route.abort())
+            page.goto(path.as_uri())
+            svg = page.locator("svg.kr-stream-static").first
+            svg.scroll_into_view_if_needed()
+            assert svg.is_visible() and svg.bounding_box()["width"] > 500
+            assert page.locator("svg.kr-stream-static rect.kr-bar").count() >= 3  # (bars that touch on screen are merged)
+            artifacts = ROOT / "tests" / "artifacts"
+            artifacts.mkdir(exist_ok=True)
+            svg.screenshot(path=str(artifacts / "task_stream_static.png"))
+        finally:
+            browser.close()
