@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import atexit
 import logging
 import os
@@ -368,8 +369,18 @@ def get(object_refs, *, timeout: float | None = None):
     if timeout is not None and timeout < 0:
         raise ValueError("'timeout' must be a non-negative number or None")
     core = _connected_core()
-    values = core.get_values(refs, timeout)
+    with _auto_progress(refs):
+        values = core.get_values(refs, timeout)
     return values[0] if single else values
+
+
+def _auto_progress(refs):
+    """A compact bar under the cell if this blocks > 1 s on many refs (widgets/auto_progress.py)."""
+    if len(refs) < 8 or "ipykernel" not in sys.modules:
+        return contextlib.nullcontext()
+    from .widgets.auto_progress import watch
+
+    return watch(refs)
 
 
 def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fetch_local: bool = True):
@@ -391,7 +402,8 @@ def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fet
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
     if num_returns > len(refs):
         raise ValueError("num_returns cannot be greater than the number of objects provided to kernelray.wait.")
-    return core.wait(refs, num_returns, timeout, fetch_local)
+    with _auto_progress(refs):
+        return core.wait(refs, num_returns, timeout, fetch_local)
 
 
 def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:

@@ -173,4 +173,34 @@ def test_dashboard_shows_tasks_finishing_in_jupyterlab(lab, page, tmp_path):
     keep = os.environ.get("KERNELRAY_BROWSER_SHOT")
     if keep:
         shutil.copy(shot, keep)
+    _check_task_stream(page)
     assert not [e for e in errors if "kernelray" in e.lower() or "widget" in e.lower()], errors
+
+
+# the canvas has drawn bars: some pixel is not transparent
+CANVAS_INKED = """(c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true; return false; }"""
+
+
+def _check_task_stream(page) -> None:
+    """The task stream's lanes (workers, the actor's) and bars are in the DOM; screenshots to tests/artifacts/."""
+    from playwright.sync_api import expect
+
+    artifacts = ROOT / "tests" / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    stream = page.locator(".kr-task-stream .kr-stream").last
+    stream.scroll_into_view_if_needed()
+    page.wait_for_function("""() => [...document.querySelectorAll('.kr-stream')].some(
+        s => +s.dataset.bars >= 30 && s.querySelector('.kr-stream-lane[data-kind=actor]'))""", polling=200)
+    expect(stream.locator(".kr-stream-lane").first).to_be_visible()
+    assert stream.locator(".kr-stream-lane[data-kind=worker]").count() >= 1
+    assert stream.locator(".kr-stream-lane[data-kind=actor]").first.text_content().strip().endswith(
+        tuple("0123456789abcdef")) and "Counter" in stream.locator(".kr-stream-lane[data-kind=actor]").first.text_content()
+    assert stream.locator("canvas").evaluate(CANVAS_INKED)
+    assert "work" in stream.locator(".kr-stream-legend").text_content()
+    box = stream.locator("canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] - 3, box["y"] + 8)  # hover over the newest bars of the first lane
+    stream.screenshot(path=str(artifacts / "task_stream.png"))
+    page.locator(".kr-dashboard").first.screenshot(path=str(artifacts / "dashboard.png"))
+    assert float(stream.get_attribute("data-draw-ms")) < 100  # one frame (the benchmark measures 10k bars)
+    expect(page.locator(".kr-cluster .kr-bundle").first).to_be_attached()

@@ -145,6 +145,9 @@ def magic_lines(source: str) -> list:
     return found
 
 
+PICTURES = {"stream": "task_stream", "progress": "function_progress", "memory": "memory", "cluster": "cluster"}
+
+
 @magics_class
 class KernelrayMagics(Magics):
     def __init__(self, shell, bridge=None):
@@ -268,14 +271,15 @@ class KernelrayMagics(Magics):
     # -- %kernelray ---------------------------------------------------------------------
     @line_magic("kernelray")
     def kernelray_magic(self, line: str = ""):
-        """%kernelray dashboard | status | memory [--group-by call_site|cell|owner]
+        """%kernelray dashboard [stream|progress|memory|cluster] | status | memory [--group-by call_site|cell|owner]
 
-        ``dashboard`` shows the live dashboard (``kernelray.dashboard()``); ``status`` and
+        ``dashboard`` shows the live dashboard (``kernelray.dashboard()``), or one of its pictures alone
+        (``dashboard stream``: ``kernelray.widgets.task_stream()``, ...); ``status`` and
         ``memory`` render what ``kernelray status`` and ``kernelray memory`` print, for the
         cluster this notebook uses (started on first use, as for %%remote).
         """
         words = line.split()
-        usage = "%kernelray dashboard | status | memory [--group-by call_site|cell|owner]"
+        usage = "%kernelray dashboard [stream|progress|memory|cluster] | status | memory [--group-by call_site|cell|owner]"
         if not words or words[0] not in ("dashboard", "status", "memory"):
             raise UsageError(f"%kernelray: say what to show.\nUsage: {usage}")
         what, rest = words[0], words[1:]
@@ -285,13 +289,16 @@ class KernelrayMagics(Magics):
                 group_by = rest[1]
             else:
                 raise UsageError(f"%kernelray memory: unknown options {' '.join(rest)!r}.\nUsage: {usage}")
+        elif what == "dashboard" and rest:
+            if len(rest) != 1 or rest[0] not in PICTURES:
+                raise UsageError(f"%kernelray dashboard: unknown view {' '.join(rest)!r}.\nUsage: {usage}")
         elif rest:
             raise UsageError(f"%kernelray {what} takes no options.\nUsage: {usage}")
         self._ensure_connected()
         import kernelray
 
         if what == "dashboard":
-            return kernelray.dashboard()
+            return getattr(kernelray.widgets, PICTURES[rest[0]])() if rest else kernelray.dashboard()
         from rich.console import Console
 
         from .. import cli

@@ -50,7 +50,7 @@ STATES = (PENDING_ARGS_AVAIL, PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER, RUNN
 class TaskRecord:
     __slots__ = ("task_id", "name", "job_id", "actor_id", "parent_task_id", "owner", "state", "attempt", "rank",
                  "node_id", "worker_id", "worker_pid", "error_type", "times", "execs", "creation_time",
-                 "start_time", "end_time", "type")
+                 "start_time", "end_time", "type", "version")
 
     def __init__(self, task_id: bytes):
         self.task_id = task_id
@@ -72,6 +72,7 @@ class TaskRecord:
         self.start_time = None
         self.end_time = None
         self.type = None  # ACTOR_CREATION_TASK when told; else derived from actor_id (task_type)
+        self.version = 0  # the batch that last updated it (get_timeline_request's since)
 
 
 NORMAL_TASK, ACTOR_TASK, ACTOR_CREATION_TASK = "NORMAL_TASK", "ACTOR_TASK", "ACTOR_CREATION_TASK"
@@ -200,6 +201,7 @@ class TaskManager:
                     self._evict()
             else:
                 tasks.move_to_end(tid)
+            rec.version = self.version
             old_name, old_state = rec.name, rec.state
             if attempt > rec.attempt:  # first news of this attempt (a retry starts over)
                 rec.attempt, rec.rank = attempt, -1
@@ -343,19 +345,42 @@ class TaskManager:
         self._reply(sock, idents, msg, content)
 
     def handle_get_timeline_request(self, msg, sock, idents) -> None:
-        job = msg.content.get("job_id")
+        """Every execution, or with ``since`` only those of tasks updated after that version (newest first,
+        at most ``limit`` tasks): what the live task stream polls."""
+        c = msg.content
+        job = c.get("job_id")
+        since = int(c.get("since", -1))
+        limit = c.get("limit")
+        records = self.tasks.values()
+        if since >= 0 or limit is not None:
+            records = self._updated_since(since, int(limit) if limit is not None else len(self.tasks))
         now = time.time()
         spans = []
-        for rec in self.tasks.values():
+        for rec in records:
             if job and _hex(rec.job_id) != job:
                 continue
-            for start, end, node, worker, pid, attempt in rec.execs:
-                if end is None and attempt == rec.attempt and rec.state in TERMINAL:
-                    end = rec.end_time  # the owner knows it ended; the worker's RUN_END is on its way
-                spans.append({"task_id": rec.task_id.hex(), "name": rec.name or "(unknown)", "start": start,
-                              "end": end if end is not None else now, "running": end is None, "node_id": node,
-                              "worker_id": worker, "pid": pid, "attempt": attempt,
-                              "state": rec.state if attempt == rec.attempt else FAILED,
-                              "error_type": rec.error_type if attempt == rec.attempt else None,
-                              "job_id": _hex(rec.job_id), "actor_id": _hex(rec.actor_id)})
-        self._reply(sock, idents, msg, {"spans": spans})
+            spans.extend(_spans(rec, now))
+        self._reply(sock, idents, msg, {"spans": spans, "version": self.version, "time": now})
+
+    def _updated_since(self, since: int, limit: int) -> list:
+        out = []
+        for rec in reversed(self.tasks.values()):  # most recently updated first: stop at the first older one
+            if rec.version <= since or len(out) >= limit:
+                break
+            out.append(rec)
+        out.reverse()
+        return out
+
+
+def _spans(rec: TaskRecord, now: float) -> list:
+    spans = []
+    for start, end, node, worker, pid, attempt in rec.execs:
+        if end is None and attempt == rec.attempt and rec.state in TERMINAL:
+            end = rec.end_time  # the owner knows it ended; the worker's RUN_END is on its way
+        spans.append({"task_id": rec.task_id.hex(), "name": rec.name or "(unknown)", "start": start,
+                      "end": end if end is not None else now, "running": end is None, "node_id": node,
+                      "worker_id": worker, "pid": pid, "attempt": attempt,
+                      "state": rec.state if attempt == rec.attempt else FAILED,
+                      "error_type": rec.error_type if attempt == rec.attempt else None,
+                      "job_id": _hex(rec.job_id), "actor_id": _hex(rec.actor_id)})
+    return spans

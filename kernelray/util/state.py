@@ -445,9 +445,16 @@ def timeline_spans(job_id: str | None = None) -> list:
     return core.call(core.gcs, "get_timeline_request", {"job_id": job_id}, timeout=30).content["spans"]
 
 
+def timeline_delta(since: int = -1, limit: int = 20_000, core=None) -> dict:
+    """The executions of tasks updated after GCS version ``since`` (at most ``limit`` tasks, newest kept):
+    ``{"spans": [...], "version": v, "time": t}``; the live task stream polls this (no flush: it is a poll)."""
+    core = core or _core()
+    return core.call(core.gcs, "get_timeline_request", {"since": since, "limit": limit}, timeout=10).content
+
+
 __all__ = [
     "ActorState", "NodeState", "ObjectState", "PlacementGroupState", "StateRow", "TaskState", "WorkerState",
     "columns", "filterable_columns", "get_actor", "get_task", "list_actors", "list_nodes", "list_objects",
     "list_placement_groups", "list_tasks", "list_workers", "store_stats", "summarize_actors", "summarize_objects",
-    "summarize_tasks", "task_summary", "timeline_spans",
+    "summarize_tasks", "task_summary", "timeline_delta", "timeline_spans",
 ]

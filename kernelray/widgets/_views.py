@@ -48,7 +48,8 @@ class Dashboard(_SnapshotMixin, W.VBox):
         for i, title in enumerate(TABS):
             self.tab.set_title(i, title)
         self.tab.observe(lambda change: poller.poke(), names="selected_index")
-        super().__init__([self.header, self.tab], **kwargs)
+        self.pictures = _pictures()
+        super().__init__([self.header, *self.pictures, self.tab], **kwargs)
         self.add_class("kr-dashboard")
         self.max_rows = max_rows
         self.html = {name: "" for name in self.views}
@@ -109,6 +110,8 @@ class Dashboard(_SnapshotMixin, W.VBox):
             pins = history_pins()
             self._set("pins", render.pins_html(pins))
             self.summary["pins"] = len(pins)
+        for p in self.pictures:
+            p.poll(data, force=force)
         self._set_header(self._header_html())
 
     def _header_html(self) -> str:
@@ -146,7 +149,8 @@ class Dashboard(_SnapshotMixin, W.VBox):
         for title, name in zip(TABS, ("tasks", "objects", "actors", "placement_groups", "nodes", "pins")):
             if self.html[name]:
                 sections.append(f"<h4>{title}</h4>{self.html[name]}")
-        return f'<div class="kr-dashboard-snapshot">{self.header.value}{"".join(sections)}</div>'
+        pictures = "".join(p.static_html() for p in self.pictures)
+        return f'<div class="kr-dashboard-snapshot">{self.header.value}{pictures}{"".join(sections)}</div>'
 
     def text_summary(self) -> str:
         t = self.summary["tasks"]
@@ -160,9 +164,21 @@ class Dashboard(_SnapshotMixin, W.VBox):
             poller.unregister(self)
         except Exception:  # noqa: BLE001 - at interpreter exit (Widget.__del__) the module may be gone
             pass
-        for w in list(self.views.values()) + [self.header, self.tab, self.release_button]:
+        for w in list(self.views.values()) + [self.header, self.tab, self.release_button, *self.pictures]:
             w.close()
         super().close()
+
+
+def _pictures() -> list:
+    """The picture views (task stream, progress per function, memory, cluster), if anywidget is installed."""
+    try:
+        from .pictures import ClusterView, FunctionProgress, MemoryView
+        from .stream import TaskStream
+    except ImportError:  # pragma: no cover - anywidget missing: the tables alone
+        return []
+    # polled by the dashboard's own poll (one registered view per dashboard)
+    return [TaskStream(live=False, refresh_s=2.0), FunctionProgress(live=False), MemoryView(live=False, refresh_s=5.0),
+            ClusterView(live=False, refresh_s=3.0)]
 
 
 class ProgressBar(_SnapshotMixin, W.VBox):
@@ -231,9 +247,11 @@ class ProgressBar(_SnapshotMixin, W.VBox):
     def get(self, timeout: float | None = None):
         """``kernelray.get`` of the refs while the bar moves; the bar ends at the final count."""
         from .. import api
+        from .auto_progress import quiet
 
         try:
-            return api.get(self.refs, timeout=timeout)
+            with quiet():
+                return api.get(self.refs, timeout=timeout)
         finally:
             from ..core import context
 
@@ -242,7 +260,10 @@ class ProgressBar(_SnapshotMixin, W.VBox):
     def wait(self, timeout: float | None = None) -> None:
         from .. import api
 
-        api.wait(self.refs, num_returns=len(self.refs), timeout=timeout) if self.refs else None
+        from .auto_progress import quiet
+
+        with quiet():
+            api.wait(self.refs, num_returns=len(self.refs), timeout=timeout) if self.refs else None
         from ..core import context
 
         self._update(context.core)

@@ -284,3 +284,19 @@ def test_kernelray_line_magic_status_memory_and_cells(ip):
     finally:
         dash.close()
     del ip.user_ns["held_by_cell"]
+
+
+def test_kernelray_dashboard_shows_one_picture_alone(ip):
+    from IPython.core.error import UsageError
+
+    pytest.importorskip("anywidget")
+    names = {"stream": "TaskStream", "progress": "FunctionProgress", "memory": "MemoryView", "cluster": "ClusterView"}
+    for word, cls in names.items():
+        view = ip.run_line_magic("kernelray", f"dashboard {word}")
+        try:
+            assert type(view).__name__ == cls
+            assert "text/html" in view._repr_mimebundle_()
+        finally:
+            view.close()
+    with pytest.raises(UsageError, match="unknown view"):
+        ip.run_line_magic("kernelray", "dashboard tables")
