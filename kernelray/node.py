@@ -37,9 +37,31 @@ def new_session_dir() -> str:
 
 
 def free_port(ip: str = "127.0.0.1") -> int:
+    """A port to listen on, below the kernel's ephemeral range when one is free there.
+
+    A port the kernel hands out for ``bind(0)`` comes from the range it also uses for the source ports of
+    outgoing connections, so between this probe and the server's own bind, or after a GCS restart on the
+    same port, another process's ``connect`` can take it ("Address already in use")."""
+    low = _ephemeral_low()
+    for _ in range(50):
+        port = secrets.randbelow(low - 20000) + 20000 if low > 21000 else 0
+        with socket.socket() as s:
+            try:
+                s.bind((ip, port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
     with socket.socket() as s:
         s.bind((ip, 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def connection_file(ip: str, port: int) -> str:

@@ -359,7 +359,9 @@ def test_sigkill_with_max_restarts(cluster):
     os.kill(pid, signal.SIGKILL)
     # once this process knows the actor restarts (the GCS's notice comes before its reply), calls made
     # while it restarts wait for the new incarnation; the state starts over
-    wait_until(lambda: gcs_actor_row(c)["num_restarts"] == 1, 10, what="the GCS to restart the actor")
+    # with max_task_retries=0 a call made while it is RESTARTING fails fast (ActorUnavailableError, as in Ray)
+    wait_until(lambda: (lambda row: row["num_restarts"] == 1 and row["state"] == "ALIVE")(gcs_actor_row(c)), 10,
+               what="the GCS to restart the actor")
     assert ray.get(c.incr.remote(), timeout=30) == 1
     new_pid = ray.get(c.pid.remote())
     assert new_pid != pid
