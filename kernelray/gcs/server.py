@@ -17,6 +17,8 @@ from ..protocol.endpoint import Endpoint
 from ..protocol.session import send_frames
 from .actor_manager import ActorManager
 from .placement_group_manager import PlacementGroupManager
+from .storage import open_storage
+from .tables import DurableTables
 from .task_manager import TaskManager
 
 log = logging.getLogger("kernelray.gcs")
@@ -27,14 +29,16 @@ ALIVE, DEAD = "ALIVE", "DEAD"
 
 
 class NodeManager:
-    def __init__(self, publish):
+    def __init__(self, publish, tables: DurableTables):
         self.nodes: dict[str, dict] = {}
         self.publish = publish
+        self.tables = tables
         self.listeners = []
 
     def register(self, info: dict) -> None:
         info = dict(info, state=ALIVE, last_heartbeat=time.monotonic(), start_time=time.time())
         self.nodes[info["node_id"]] = info
+        self.tables.save_node(info)
         self.publish("node_added", {"node_id": info["node_id"], "address": info["address"],
                                     "resources_total": info.get("resources_total")})
 
@@ -61,6 +65,7 @@ class NodeManager:
         node["state"] = DEAD
         node["death_reason"] = reason
         node["end_time"] = time.time()
+        self.tables.save_node(node)
         log.warning("node %s is dead: %s", node_id[:8], reason)
         self.publish("node_removed", {"node_id": node_id, "reason": reason, "address": node.get("address")})
         for fn in self.listeners:
@@ -74,9 +79,10 @@ class NodeManager:
 
 
 class JobManager:
-    def __init__(self, publish):
+    def __init__(self, publish, tables: DurableTables):
         self.jobs: dict[str, dict] = {}
         self.publish = publish
+        self.tables = tables
         self.listeners = []  # called with the job when it finishes (the actor manager)
         self._next = 1
 
@@ -95,6 +101,7 @@ class JobManager:
             "last_heartbeat": time.monotonic(),
         }
         self.jobs[job_id] = job
+        self.tables.save_job(job, next_job=self._next)
         return job
 
     def heartbeat(self, job_id: str) -> None:
@@ -109,6 +116,7 @@ class JobManager:
         job["state"] = "FINISHED" if reason == "shutdown" else "FAILED"
         job["end_time"] = time.time()
         job["message"] = reason
+        self.tables.save_job(job)
         for fn in self.listeners:
             fn(job)
         self.publish("job_finished", {"job_id": job_id, "driver_address": job["driver_address"], "reason": reason})
@@ -124,13 +132,15 @@ class JobManager:
 
 
 class KVManager:
-    def __init__(self):
+    def __init__(self, tables: DurableTables):
         self.data: dict[tuple, str] = {}
+        self.tables = tables
 
     def put(self, ns: str, key: str, value: str, overwrite: bool) -> bool:
         k = (ns, key)
         if k in self.data and not overwrite:
             return False
+        self.tables.kv_put(ns, key, value, True)
         self.data[k] = value
         return True
 
@@ -138,6 +148,7 @@ class KVManager:
         return self.data.get((ns, key))
 
     def delete(self, ns: str, key: str) -> bool:
+        self.tables.kv_delete(ns, key)
         return self.data.pop((ns, key), None) is not None
 
     def keys(self, ns: str, prefix: str) -> list:
@@ -167,14 +178,16 @@ class GcsServer(Endpoint):
         "get_cluster_info_request",
     ]
 
-    def __init__(self, *, key: bytes, ip: str, port: int, session_dir: str, parent_pid: int | None = None):
+    def __init__(self, *, key: bytes, ip: str, port: int, session_dir: str, parent_pid: int | None = None,
+                 storage: str | None = None):
         super().__init__(key, ip=ip, port=port, name="gcs")
         self.session_dir = session_dir
         self.subscribers: dict[str, list] = {}
         self.subscriber_idents: dict[str, list] = {}  # a subscribed worker's address -> its identities
-        self.nodes = NodeManager(self.publish)
-        self.jobs = JobManager(self.publish)
-        self.kv = KVManager()
+        self.tables = DurableTables(open_storage(storage, session_dir))
+        self.nodes = NodeManager(self.publish, self.tables)
+        self.jobs = JobManager(self.publish, self.tables)
+        self.kv = KVManager(self.tables)
         self.actors = ActorManager(self)
         self.placement_groups = PlacementGroupManager(self)
         self.nodes.listeners.append(self.placement_groups.on_node_removed)
@@ -186,8 +199,12 @@ class GcsServer(Endpoint):
         self.nodes.listeners.append(self.actors.on_node_dead)
         self.parent = _process.ParentWatch(parent_pid)
         self.started = time.time()
+        self.restarted = self.tables.reload(self)
 
     def start(self) -> None:
+        if self.restarted:
+            log.warning("the GCS restarted: tables reloaded, telling raylets and drivers")
+            self.tables.announce_restart(self)
         self.loop.call_every(0.25, self._checks)
         self.loop.call_every(0.1, self._broadcast_resources)
 
@@ -204,6 +221,11 @@ class GcsServer(Endpoint):
         self.nodes.check()
         self.jobs.check()
         self.placement_groups.check()
+        self.tables.flush_placement_groups(self.placement_groups.groups)
+
+    def dispatch(self, msg, sock, idents) -> None:
+        super().dispatch(msg, sock, idents)
+        self.tables.flush_placement_groups(self.placement_groups.groups)
 
     # -- pub/sub --------------------------------------------------------------------------
     def publish(self, channel: str, content: dict) -> None:

@@ -86,6 +86,9 @@ def main(argv=None) -> None:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, on_term)
+    from .gcs_reconnect import install as reconnect_after_gcs_restart
+
+    reconnect_after_gcs_restart(raylet)
     raylet.start()
     raylet.loop.start_thread("raylet-loop")
     try:

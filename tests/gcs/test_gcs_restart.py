@@ -1,0 +1,92 @@
+"""SIGKILL the real GCS: the driver that started it brings it back, with its tables."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import kernelray
+from tests.conftest import local_cluster, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@kernelray.remote
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def incr(self):
+        self.n += 1
+        return self.n
+
+
+@kernelray.remote
+def square(x):
+    return x * x
+
+
+def _kv_put(key, value, timeout=60):
+    core = kernelray.api._driver.core
+    return core.call(core.gcs, "kv_put_request", {"key": key, "value": value}, timeout=timeout).content["added"]
+
+
+def _kv_get(key):
+    core = kernelray.api._driver.core
+    return core.call(core.gcs, "kv_get_request", {"key": key}).content["value"]
+
+
+def _kill_gcs(info) -> int:
+    procs = kernelray.api._driver.processes
+    old = procs.supervisor.spawned.proc.pid
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: procs.supervisor.spawned.proc.pid != old, 5, what="the GCS to be restarted")
+    return procs.supervisor.spawned.proc.pid
+
+
+def test_named_actor_kv_and_group_survive_gcs_kill():
+    with local_cluster(num_cpus=2) as info:
+        c = Counter.options(name="keeper", lifetime="detached").remote()
+        assert kernelray.get(c.incr.remote()) == 1
+        _kv_put("k", "v")
+        pg = kernelray.util.placement_group([{"CPU": 1}])
+        kernelray.get(pg.ready(), timeout=10)
+        _kill_gcs(info)
+        again = kernelray.get_actor("keeper")
+        assert kernelray.get(again.incr.remote(), timeout=10) == 2  # its state, on the same worker
+        assert _kv_get("k") == "v"
+        table = kernelray.util.placement_group_table(pg)
+        assert table["state"] == "CREATED"
+        fresh = Counter.remote()
+        assert kernelray.get(fresh.incr.remote(), timeout=20) == 1
+        assert kernelray.get(square.remote(3), timeout=10) == 9
+        kernelray.kill(again)
+
+
+def test_call_during_outage_waits_and_succeeds():
+    with local_cluster(num_cpus=2) as info:
+        procs = kernelray.api._driver.processes
+        procs.supervisor.stop()  # restart by hand, later, to have an outage
+        procs.supervisor = None
+        gcs = next(sp for sp in procs.spawned if sp.role == "gcs")
+        os.kill(gcs.proc.pid, signal.SIGKILL)
+        gcs.proc.wait(5)
+        procs.spawned.remove(gcs)
+        result = {}
+
+        def put():
+            result["added"] = _kv_put("during", "outage")
+
+        t = threading.Thread(target=put)
+        t.start()
+        time.sleep(1.0)
+        assert t.is_alive()  # waits for the GCS
+        new = procs.spawn_gcs(info["port"])
+        procs.wait_ready([new])
+        t.join(20)
+        assert not t.is_alive() and "added" in result
+        assert _kv_get("during") == "outage"
