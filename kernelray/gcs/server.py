@@ -277,6 +277,7 @@ class GcsServer(Endpoint):
     # -- placement groups ---------------------------------------------------------------------
     def handle_create_placement_group_request(self, msg, sock, idents) -> None:
         pg = self.placement_groups.create(msg.content)
+        self.tables.flush_placement_groups(self.placement_groups.groups)
         self.reply(sock, idents, msg, "create_placement_group_reply", {"placement_group": pg})
 
     def handle_remove_placement_group_request(self, msg, sock, idents) -> None:

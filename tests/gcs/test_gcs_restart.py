@@ -60,7 +60,7 @@ def test_named_actor_kv_and_group_survive_gcs_kill():
         assert kernelray.get(again.incr.remote(), timeout=10) == 2  # its state, on the same worker
         assert _kv_get("k") == "v"
         table = kernelray.util.placement_group_table(pg)
-        assert table["state"] == "CREATED"
+        assert table["state"] == "CREATED", table
         fresh = Counter.remote()
         assert kernelray.get(fresh.incr.remote(), timeout=20) == 1
         assert kernelray.get(square.remote(3), timeout=10) == 9
