@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import time
 
 import zmq
 
 from ..exceptions import RaySystemError
-from . import transport
+from . import gcs_wait, transport
 from .loop import IOLoop
 from .session import SignedSession
 
@@ -138,17 +139,29 @@ class Endpoint:
         def send():
             sock = self.peer(target) if isinstance(target, str) else target
             msg_id = self.request(sock, msg_type, content, fut.set_result, buffers)
-            self.loop.call_later(timeout + 1, self._callbacks.pop, msg_id, None)
+            keep = max(timeout, gcs_wait.reconnect_timeout()) if self._gcs_address_of(target) else timeout
+            self.loop.call_later(keep + 1, self._callbacks.pop, msg_id, None)
 
+        started = time.monotonic()
         self.loop.call_soon(send)
         try:
             msg = fut.result(timeout)
         except concurrent.futures.TimeoutError:
-            name = target if isinstance(target, str) else "a peer"
-            raise RaySystemError(f"no reply to {msg_type} from {name} within {timeout} s; is the cluster running?")
+            gcs_address = self._gcs_address_of(target)
+            if gcs_address is None or not gcs_wait.gcs_is_down(gcs_address):
+                name = target if isinstance(target, str) else "a peer"
+                raise RaySystemError(f"no reply to {msg_type} from {name} within {timeout} s; is the cluster running?")
+            msg = gcs_wait.wait_through_outage(fut, gcs_address, msg_type, started)
         if msg.content.get("status") == "error":
             raise RaySystemError(f"{msg_type} failed: {msg.content.get('ename')}: {msg.content.get('evalue')}")
         return msg
+
+    def _gcs_address_of(self, target) -> str | None:
+        """The GCS's address if ``target`` is our GCS socket or address (see gcs_wait.py)."""
+        gcs = getattr(self, "gcs_address", None)
+        if gcs and (target == gcs or target is self.peers.get(gcs)):
+            return gcs
+        return None
 
     def close(self) -> None:
         transport.unlink_ipc(self.address)

@@ -79,7 +79,7 @@ def test_call_during_outage_waits_and_succeeds():
         result = {}
 
         def put():
-            result["added"] = _kv_put("during", "outage")
+            result["added"] = _kv_put("during", "outage", timeout=0.5)  # waits past its timeout: the GCS is down
 
         t = threading.Thread(target=put)
         t.start()
@@ -90,3 +90,18 @@ def test_call_during_outage_waits_and_succeeds():
         t.join(20)
         assert not t.is_alive() and "added" in result
         assert _kv_get("during") == "outage"
+
+
+def test_gcs_request_fails_clearly_when_gcs_stays_away(monkeypatch):
+    monkeypatch.setenv("KERNELRAY_GCS_RECONNECT_TIMEOUT_S", "2")
+    with local_cluster(num_cpus=1):
+        procs = kernelray.api._driver.processes
+        procs.supervisor.stop()
+        procs.supervisor = None
+        gcs = next(sp for sp in procs.spawned if sp.role == "gcs")
+        os.kill(gcs.proc.pid, signal.SIGKILL)
+        gcs.proc.wait(5)
+        started = time.monotonic()
+        with pytest.raises(kernelray.exceptions.RaySystemError, match="control store .* is unreachable"):
+            _kv_put("k", "v", timeout=0.5)
+        assert time.monotonic() - started < 5
