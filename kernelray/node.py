@@ -146,6 +146,11 @@ class ClusterProcesses:
         args = ["--ip", self.ip, "--port", str(port), "--session-dir", self.session_dir]
         return self._spawn("gcs", "kernelray.gcs", args + (["--gcs-storage", storage] if storage else []))
 
+    def spawn_gcs_keeper(self, port: int, storage: str = "") -> Spawned:
+        """The head's GCS behind a keeper that restarts it (gcs/keeper.py)."""
+        args = ["--ip", self.ip, "--port", str(port), "--session-dir", self.session_dir, "--gcs-storage", storage]
+        return self._spawn("gcs", "kernelray.gcs.keeper", args)
+
     def spawn_raylet(self, gcs_address: str, total: dict, prestart: int, head: bool, port: int = 0) -> Spawned:
         args = ["--gcs-address", gcs_address, "--session-dir", self.session_dir, "--ip", self.ip,
                 "--resources", json.dumps(total), "--prestart", str(prestart), "--port", str(port)]

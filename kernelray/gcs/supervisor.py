@@ -1,6 +1,7 @@
 """Bring the GCS back when it dies: whoever started it watches it and starts it again.
 
-A thread of the process that spawned the GCS (the driver of a local cluster) polls its
+A thread of the process that spawned the GCS (the driver of a local cluster, or the
+head's gcs keeper, see keeper.py) polls its
 pid every 50 ms; when it exits unasked, a new GCS starts on the same address with the
 same key within a second, reloads the durable tables (see tables.py) and tells raylets
 and drivers to subscribe again.  The connection file gets the new pid.
@@ -19,10 +20,11 @@ POLL_S = 0.05
 
 
 class GcsSupervisor:
-    def __init__(self, procs, spawned, port: int, on_restart=None):
+    def __init__(self, procs, spawned, port: int, on_restart=None, storage: str = ""):
         self.procs = procs
         self.spawned = spawned
         self.port = port
+        self.storage = storage
         self.on_restart = on_restart  # called with the new GCS pid
         self.restarts = 0
         self._stop = threading.Event()
@@ -54,7 +56,7 @@ class GcsSupervisor:
         old = self.spawned
         if old in self.procs.spawned:
             self.procs.spawned.remove(old)
-        new = self.procs.spawn_gcs(self.port)
+        new = self.procs.spawn_gcs(self.port, self.storage)
         self.procs.wait_ready([new])
         self.spawned = new
         self.restarts += 1
