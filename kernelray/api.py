@@ -239,9 +239,9 @@ def _connect(info: dict, namespace, log_to_driver, runtime_env) -> None:
     _attach_store(core)
     channels = ["owner_died", "job_finished", "node_removed"]
     core.loop.call_soon(core.send, core.gcs, "subscribe_request", {"channels": channels})
-    from .raylet.gcs_reconnect import install_driver
+    from .raylet.gcs_reconnect import install_core
 
-    install_driver(core, channels)
+    install_core(core, {"channels": channels})
     _driver.heartbeat = core.loop.call_soon(_start_heartbeat, core)
     _driver.info = {k: v for k, v in info.items() if k != "key"}
     _driver.info.update(job_id=c["job_id"], namespace=core.namespace, driver_address=core.address)

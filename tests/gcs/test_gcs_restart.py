@@ -105,3 +105,46 @@ def test_gcs_request_fails_clearly_when_gcs_stays_away(monkeypatch):
         with pytest.raises(kernelray.exceptions.RaySystemError, match="control store .* is unreachable"):
             _kv_put("k", "v", timeout=0.5)
         assert time.monotonic() - started < 5
+
+
+@kernelray.remote
+class Pid:
+    def pid(self):
+        return os.getpid()
+
+
+def _outage(procs):
+    """Kill the GCS and keep it down; returns a function that starts it again."""
+    procs.supervisor.stop()
+    procs.supervisor = None
+    gcs = next(sp for sp in procs.spawned if sp.role == "gcs")
+    os.kill(gcs.proc.pid, signal.SIGKILL)
+    gcs.proc.wait(5)
+    procs.spawned.remove(gcs)
+
+    def bring_back(port):
+        procs.wait_ready([procs.spawn_gcs(port)])
+
+    return bring_back
+
+
+@pytest.mark.parametrize("max_restarts", [1, 0])
+def test_actor_dying_during_outage_restarts_or_dies_per_max_restarts(max_restarts):
+    with local_cluster(num_cpus=2) as info:
+        a = Pid.options(max_restarts=max_restarts).remote()
+        pid = kernelray.get(a.pid.remote(), timeout=10)
+        bring_back = _outage(kernelray.api._driver.processes)
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        bring_back(info["port"])
+        if max_restarts:
+            def restarted():
+                try:
+                    return kernelray.get(a.pid.remote(), timeout=10) != pid
+                except kernelray.exceptions.ActorUnavailableError:  # a call in the restart window, as in Ray
+                    return False
+
+            wait_until(restarted, 20, interval=0.3, what="the actor to be restarted on a new process")
+        else:
+            with pytest.raises(kernelray.exceptions.RayActorError):
+                kernelray.get(a.pid.remote(), timeout=20)
