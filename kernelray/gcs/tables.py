@@ -32,7 +32,8 @@ def _kv_key(ns: str, key: str) -> str:
 class DurableTables:
     def __init__(self, storage: GcsStorage):
         self.storage = storage
-        self._pg_written: dict[str, str] = {}
+        self._pg_written: dict[str, str] = {}  # a live group -> its JSON as last written
+        self._pg_final: set = set()  # REMOVED groups already written
 
     # -- writes ------------------------------------------------------------------------------
     def save_node(self, node: dict) -> None:
@@ -64,11 +65,17 @@ class DurableTables:
         return self.storage.delete("kv", _kv_key(ns, key))
 
     def flush_placement_groups(self, groups: dict) -> None:
+        """Write the groups that changed; a REMOVED group, once written, never changes again."""
         for pg_id, pg in groups.items():
+            if pg_id in self._pg_final:
+                continue
             text = json.dumps(pg, default=str)
             if self._pg_written.get(pg_id) != text:
                 self.storage.put("placement_groups", pg_id, text.encode())
                 self._pg_written[pg_id] = text
+            if pg["state"] == "REMOVED":
+                self._pg_final.add(pg_id)
+                self._pg_written.pop(pg_id, None)
 
     # -- reload ------------------------------------------------------------------------------
     def reload(self, server) -> bool:
@@ -94,7 +101,10 @@ class DurableTables:
         for pg_id, raw in self.storage.get_all("placement_groups").items():
             pg = json.loads(raw)
             pgs.groups[pg_id] = pg
-            self._pg_written[pg_id] = raw.decode()
+            if pg["state"] == "REMOVED":
+                self._pg_final.add(pg_id)
+            else:
+                self._pg_written[pg_id] = raw.decode()
             if pg.get("name") and pg["state"] != "REMOVED":
                 pgs.named[(pg["namespace"], pg["name"])] = pg_id
 
