@@ -18,6 +18,7 @@ from ..protocol.session import send_frames
 from .actor_manager import ActorManager
 from .placement_group_manager import PlacementGroupManager
 from .storage import open_storage
+from .resource_view import ResourceViewBroadcaster
 from .tables import DurableTables
 from .task_manager import TaskManager
 
@@ -199,6 +200,7 @@ class GcsServer(Endpoint):
         self.nodes.listeners.append(self.actors.on_node_dead)
         self.parent = _process.ParentWatch(parent_pid)
         self.started = time.time()
+        self.resource_view = ResourceViewBroadcaster(self)
         self.restarted = self.tables.reload(self)
 
     def start(self) -> None:
@@ -209,12 +211,8 @@ class GcsServer(Endpoint):
         self.loop.call_every(0.1, self._broadcast_resources)
 
     def _broadcast_resources(self) -> None:
-        """Every raylet learns what the others have free (spillback decisions)."""
-        if self.subscribers.get("resource_view"):
-            nodes = [{"node_id": n["node_id"], "address": n["address"], "state": n["state"],
-                      "resources_total": n.get("resources_total"), "resources_available": n.get("resources_available")}
-                     for n in self.nodes.nodes.values() if n["state"] == ALIVE]
-            self.publish("resource_view", {"nodes": nodes})
+        """Every raylet learns what the others have free (spillback decisions): what changed."""
+        self.resource_view.broadcast()
 
     def _checks(self) -> None:
         self.parent.check()
@@ -247,6 +245,8 @@ class GcsServer(Endpoint):
         if msg.content.get("address"):  # so its subscriptions end with it (see handle_worker_died)
             self.subscriber_idents[msg.content["address"]] = idents
         self.reply(sock, idents, msg, "subscribe_reply", {})
+        if "resource_view" in msg.content.get("channels", ()):
+            self.resource_view.send_full(sock, idents)
 
     def _unsubscribe_dead(self, address) -> None:
         idents = self.subscriber_idents.pop(address, None)
