@@ -25,6 +25,15 @@ log = logging.getLogger("kernelray.gcs.tables")
 RESCHEDULE_AFTER_RELOAD_S = 1.5  # raylets re-register first; then pending actors are leased again
 
 
+def _kv_row(value: str | bytes) -> bytes:
+    """A KV value as stored: a one-byte tag (``s`` text, ``b`` binary, as runtime_env packages are) and the bytes."""
+    return b"b" + bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else b"s" + value.encode()
+
+
+def _kv_value(row: bytes) -> str | bytes:
+    return row[1:] if row[:1] == b"b" else row[1:].decode()
+
+
 def _kv_key(ns: str, key: str) -> str:
     return json.dumps([ns, key])
 
@@ -54,12 +63,12 @@ class DurableTables:
             a_copy = dataclasses.replace(a, subscribers=[], pending_request=None)
         self.storage.put("actors", a.actor_id, pickle.dumps(a_copy))
 
-    def kv_put(self, ns: str, key: str, value: str, overwrite: bool) -> bool:
+    def kv_put(self, ns: str, key: str, value: str | bytes, overwrite: bool) -> bool:
         k = _kv_key(ns, key)
         if overwrite:
-            self.storage.put("kv", k, value.encode())
+            self.storage.put("kv", k, _kv_row(value))
             return True
-        return self.storage.put_if_absent("kv", k, value.encode())
+        return self.storage.put_if_absent("kv", k, _kv_row(value))
 
     def kv_delete(self, ns: str, key: str) -> bool:
         return self.storage.delete("kv", _kv_key(ns, key))
@@ -92,7 +101,7 @@ class DurableTables:
         server.jobs._next = int(self.storage.get("meta", "next_job") or b"1")
         for k, raw in self.storage.get_all("kv").items():
             ns, key = json.loads(k)
-            server.kv.data[(ns, key)] = raw.decode()
+            server.kv.data[(ns, key)] = _kv_value(raw)
         self._reload_groups(server.placement_groups)
         self._reload_actors(server.actors)
         return bool(nodes or jobs)

@@ -148,3 +148,16 @@ def test_actor_dying_during_outage_restarts_or_dies_per_max_restarts(max_restart
         else:
             with pytest.raises(kernelray.exceptions.RayActorError):
                 kernelray.get(a.pid.remote(), timeout=20)
+
+
+def test_binary_kv_values_survive_gcs_kill():
+    """runtime_env packages are binary KV values: they reload as bytes, not text."""
+    with local_cluster(num_cpus=1) as info:
+        core = kernelray.api._driver.core
+        blob = bytes(range(256)) * 4
+        core.call(core.gcs, "kv_put_request", {"key": "pkg", "value": None}, buffers=[blob], timeout=10)
+        _kv_put("text", "plain")
+        _kill_gcs(info)
+        reply = core.call(core.gcs, "kv_get_request", {"key": "pkg"}, timeout=30)
+        assert reply.content.get("binary") and bytes(reply.buffers[0]) == blob
+        assert _kv_get("text") == "plain"
