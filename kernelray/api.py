@@ -182,7 +182,19 @@ def _start_local(num_cpus, num_gpus, resources, object_store_memory, ip) -> dict
         "started_by_pid": os.getpid(),
     }
     _node.write_connection_file(info)
+    _supervise_gcs(procs, gcs, port, info)
     return info
+
+
+def _supervise_gcs(procs, gcs, port: int, info: dict) -> None:
+    """The driver that started the cluster restarts its GCS when it dies (gcs/supervisor.py)."""
+    from .gcs.supervisor import GcsSupervisor
+
+    def on_restart(pid: int) -> None:
+        info["gcs_pid"] = pid
+        _node.write_connection_file(info)
+
+    procs.supervisor = GcsSupervisor(procs, gcs, port, on_restart).start()
 
 
 def _local_raylet(info: dict, core_call) -> tuple:
@@ -229,7 +241,11 @@ def _connect(info: dict, namespace, log_to_driver, runtime_env) -> None:
     if not log_to_driver:
         core.output_handler = lambda content: None
     _attach_store(core)
-    core.loop.call_soon(core.send, core.gcs, "subscribe_request", {"channels": ["owner_died", "job_finished", "node_removed"]})
+    channels = ["owner_died", "job_finished", "node_removed"]
+    core.loop.call_soon(core.send, core.gcs, "subscribe_request", {"channels": channels})
+    from .raylet.gcs_reconnect import install_core
+
+    install_core(core, {"channels": channels})
     _driver.heartbeat = core.loop.call_soon(_start_heartbeat, core)
     _driver.info = {k: v for k, v in info.items() if k != "key"}
     _driver.info.update(job_id=c["job_id"], namespace=core.namespace, driver_address=core.address)

@@ -53,7 +53,7 @@ def cmd_start(args) -> int:
         key = krnode.new_key_hex()
         procs = krnode.ClusterProcesses(session_dir, key, ip, watch_parent=False)
         total, cpus = _resources(args, ip)
-        gcs = procs.spawn_gcs(port)
+        gcs = procs.spawn_gcs_keeper(port, args.gcs_storage or "")
         raylet = procs.spawn_raylet(f"tcp://{ip}:{port}", total, prestart=cpus, head=True)
         try:
             procs.wait_ready([gcs, raylet])
@@ -270,6 +270,9 @@ def main(argv=None) -> int:
     start.add_argument("--num-gpus", type=int, default=None)
     start.add_argument("--resources", default=None, help="JSON, e.g. '{\"TPU\": 2}'")
     start.add_argument("--object-store-memory", type=int, default=None)
+    start.add_argument("--gcs-storage", default=None,
+                       help="where the GCS keeps its tables: a SQLite path (default: the session folder), "
+                            "'memory', or redis://host:port/db")
     start.set_defaults(func=cmd_start)
     stop = sub.add_parser("stop", help="stop this machine's kernelray processes (and leftovers of dead sessions)")
     stop.set_defaults(func=cmd_stop)

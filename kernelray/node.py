@@ -140,6 +140,7 @@ class ClusterProcesses:
         self.watch_parent = watch_parent
         self.spawned: list[Spawned] = []
         self.session_id = os.path.basename(session_dir)
+        self.supervisor = None  # restarts the GCS when it dies (gcs/supervisor.py)
 
     def _spawn(self, role: str, module: str, args: list) -> Spawned:
         env = dict(os.environ)
@@ -163,8 +164,14 @@ class ClusterProcesses:
         self.spawned.append(sp)
         return sp
 
-    def spawn_gcs(self, port: int) -> Spawned:
-        return self._spawn("gcs", "kernelray.gcs", ["--ip", self.ip, "--port", str(port), "--session-dir", self.session_dir])
+    def spawn_gcs(self, port: int, storage: str = "") -> Spawned:
+        args = ["--ip", self.ip, "--port", str(port), "--session-dir", self.session_dir]
+        return self._spawn("gcs", "kernelray.gcs", args + (["--gcs-storage", storage] if storage else []))
+
+    def spawn_gcs_keeper(self, port: int, storage: str = "") -> Spawned:
+        """The head's GCS behind a keeper that restarts it (gcs/keeper.py)."""
+        args = ["--ip", self.ip, "--port", str(port), "--session-dir", self.session_dir, "--gcs-storage", storage]
+        return self._spawn("gcs", "kernelray.gcs.keeper", args)
 
     def spawn_raylet(self, gcs_address: str, total: dict, prestart: int, head: bool, port: int = 0) -> Spawned:
         args = ["--gcs-address", gcs_address, "--session-dir", self.session_dir, "--ip", self.ip,
@@ -222,6 +229,9 @@ class ClusterProcesses:
     def stop(self, timeout: float = 2.0) -> None:
         """SIGTERM every server we started (each stops and reaps its own children), then
         SIGKILL whatever is left of their process groups; reap."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
+            self.supervisor = None
         for sp in self.spawned:
             try:
                 sp.proc.send_signal(signal.SIGTERM)

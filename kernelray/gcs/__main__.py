@@ -17,6 +17,7 @@ def main(argv=None) -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--session-dir", required=True)
     p.add_argument("--parent-pid", type=int, default=0)
+    p.add_argument("--gcs-storage", default="", help="a SQLite path, 'memory', or redis://host:port/db")
     args = p.parse_args(argv)
     if args.parent_pid:
         _process.die_with_parent(signal.SIGTERM)
@@ -32,7 +33,7 @@ def main(argv=None) -> None:
 
     try:
         gcs = GcsServer(key=bytes.fromhex(key), ip=args.ip, port=args.port, session_dir=args.session_dir,
-                        parent_pid=args.parent_pid or None)
+                        parent_pid=args.parent_pid or None, storage=args.gcs_storage)
     except Exception as exc:  # noqa: BLE001 - tell the spawner why, on stderr
         sys.exit(f"kernelray.gcs: {exc}")
     gcs.start()

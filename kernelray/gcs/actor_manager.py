@@ -214,6 +214,7 @@ class ActorManager:
         if not a.detached:
             self.by_owner.setdefault(a.owner_address, set()).add(a.actor_id)
         a.subscribers.append(idents)
+        self.server.tables.save_actor(a)
         self._reply(sock, idents, msg, {"existing": False, "actor": self.info(a)})
 
     def handle_create_actor_request(self, msg, sock, idents) -> None:
@@ -542,6 +543,7 @@ class ActorManager:
             self.server.loop.call_soon(self.server.drop_peer, address)
 
     def _publish(self, a: ActorRecord) -> None:
+        self.server.tables.save_actor(a)  # every state change comes here: it is durable before it is told
         if not a.subscribers:
             return
         buffers = [a.error_frame] if a.error_frame else []

@@ -98,6 +98,7 @@ class PlacementGroupManager:
         })
 
     def _wake_ready(self, pg: dict) -> None:
+        self.server.tables.flush_placement_groups(self.groups)  # durable before any waiter hears it
         for waiter in self._ready_waiters.pop(pg["placement_group_id"], ()):
             self._answer_ready(pg["placement_group_id"], waiter, pg)
 

@@ -17,6 +17,9 @@ from ..protocol.endpoint import Endpoint
 from ..protocol.session import send_frames
 from .actor_manager import ActorManager
 from .placement_group_manager import PlacementGroupManager
+from .storage import open_storage
+from .resource_view import ResourceViewBroadcaster
+from .tables import DurableTables
 from .task_manager import TaskManager
 
 log = logging.getLogger("kernelray.gcs")
@@ -27,14 +30,16 @@ ALIVE, DEAD = "ALIVE", "DEAD"
 
 
 class NodeManager:
-    def __init__(self, publish):
+    def __init__(self, publish, tables: DurableTables):
         self.nodes: dict[str, dict] = {}
         self.publish = publish
+        self.tables = tables
         self.listeners = []
 
     def register(self, info: dict) -> None:
         info = dict(info, state=ALIVE, last_heartbeat=time.monotonic(), start_time=time.time())
         self.nodes[info["node_id"]] = info
+        self.tables.save_node(info)
         self.publish("node_added", {"node_id": info["node_id"], "address": info["address"],
                                     "resources_total": info.get("resources_total")})
 
@@ -61,6 +66,7 @@ class NodeManager:
         node["state"] = DEAD
         node["death_reason"] = reason
         node["end_time"] = time.time()
+        self.tables.save_node(node)
         log.warning("node %s is dead: %s", node_id[:8], reason)
         self.publish("node_removed", {"node_id": node_id, "reason": reason, "address": node.get("address")})
         for fn in self.listeners:
@@ -74,9 +80,10 @@ class NodeManager:
 
 
 class JobManager:
-    def __init__(self, publish):
+    def __init__(self, publish, tables: DurableTables):
         self.jobs: dict[str, dict] = {}
         self.publish = publish
+        self.tables = tables
         self.listeners = []  # called with the job when it finishes (the actor manager)
         self._next = 1
 
@@ -95,6 +102,7 @@ class JobManager:
             "last_heartbeat": time.monotonic(),
         }
         self.jobs[job_id] = job
+        self.tables.save_job(job, next_job=self._next)
         return job
 
     def heartbeat(self, job_id: str) -> None:
@@ -109,6 +117,7 @@ class JobManager:
         job["state"] = "FINISHED" if reason == "shutdown" else "FAILED"
         job["end_time"] = time.time()
         job["message"] = reason
+        self.tables.save_job(job)
         for fn in self.listeners:
             fn(job)
         self.publish("job_finished", {"job_id": job_id, "driver_address": job["driver_address"], "reason": reason})
@@ -124,13 +133,15 @@ class JobManager:
 
 
 class KVManager:
-    def __init__(self):
+    def __init__(self, tables: DurableTables):
         self.data: dict[tuple, str] = {}
+        self.tables = tables
 
     def put(self, ns: str, key: str, value: str, overwrite: bool) -> bool:
         k = (ns, key)
         if k in self.data and not overwrite:
             return False
+        self.tables.kv_put(ns, key, value, True)
         self.data[k] = value
         return True
 
@@ -138,6 +149,7 @@ class KVManager:
         return self.data.get((ns, key))
 
     def delete(self, ns: str, key: str) -> bool:
+        self.tables.kv_delete(ns, key)
         return self.data.pop((ns, key), None) is not None
 
     def keys(self, ns: str, prefix: str) -> list:
@@ -168,14 +180,16 @@ class GcsServer(Endpoint):
         "get_cluster_info_request",
     ]
 
-    def __init__(self, *, key: bytes, ip: str, port: int, session_dir: str, parent_pid: int | None = None):
+    def __init__(self, *, key: bytes, ip: str, port: int, session_dir: str, parent_pid: int | None = None,
+                 storage: str | None = None):
         super().__init__(key, ip=ip, port=port, name="gcs")
         self.session_dir = session_dir
         self.subscribers: dict[str, list] = {}
         self.subscriber_idents: dict[str, list] = {}  # a subscribed worker's address -> its identities
-        self.nodes = NodeManager(self.publish)
-        self.jobs = JobManager(self.publish)
-        self.kv = KVManager()
+        self.tables = DurableTables(open_storage(storage, session_dir))
+        self.nodes = NodeManager(self.publish, self.tables)
+        self.jobs = JobManager(self.publish, self.tables)
+        self.kv = KVManager(self.tables)
         self.actors = ActorManager(self)
         self.placement_groups = PlacementGroupManager(self)
         self.nodes.listeners.append(self.placement_groups.on_node_removed)
@@ -187,24 +201,30 @@ class GcsServer(Endpoint):
         self.nodes.listeners.append(self.actors.on_node_dead)
         self.parent = _process.ParentWatch(parent_pid)
         self.started = time.time()
+        self.resource_view = ResourceViewBroadcaster(self)
+        self.restarted = self.tables.reload(self)
 
     def start(self) -> None:
+        if self.restarted:
+            log.warning("the GCS restarted: tables reloaded, telling raylets and drivers")
+            self.tables.announce_restart(self)
         self.loop.call_every(0.25, self._checks)
         self.loop.call_every(0.1, self._broadcast_resources)
 
     def _broadcast_resources(self) -> None:
-        """Every raylet learns what the others have free (spillback decisions)."""
-        if self.subscribers.get("resource_view"):
-            nodes = [{"node_id": n["node_id"], "address": n["address"], "state": n["state"],
-                      "resources_total": n.get("resources_total"), "resources_available": n.get("resources_available")}
-                     for n in self.nodes.nodes.values() if n["state"] == ALIVE]
-            self.publish("resource_view", {"nodes": nodes})
+        """Every raylet learns what the others have free (spillback decisions): what changed."""
+        self.resource_view.broadcast()
 
     def _checks(self) -> None:
         self.parent.check()
         self.nodes.check()
         self.jobs.check()
         self.placement_groups.check()
+        self.tables.flush_placement_groups(self.placement_groups.groups)
+
+    def dispatch(self, msg, sock, idents) -> None:
+        super().dispatch(msg, sock, idents)
+        self.tables.flush_placement_groups(self.placement_groups.groups)
 
     # -- pub/sub --------------------------------------------------------------------------
     def publish(self, channel: str, content: dict) -> None:
@@ -226,6 +246,8 @@ class GcsServer(Endpoint):
         if msg.content.get("address"):  # so its subscriptions end with it (see handle_worker_died)
             self.subscriber_idents[msg.content["address"]] = idents
         self.reply(sock, idents, msg, "subscribe_reply", {})
+        if "resource_view" in msg.content.get("channels", ()):
+            self.resource_view.send_full(sock, idents)
 
     def _unsubscribe_dead(self, address) -> None:
         idents = self.subscriber_idents.pop(address, None)
@@ -256,6 +278,7 @@ class GcsServer(Endpoint):
     # -- placement groups ---------------------------------------------------------------------
     def handle_create_placement_group_request(self, msg, sock, idents) -> None:
         pg = self.placement_groups.create(msg.content)
+        self.tables.flush_placement_groups(self.placement_groups.groups)
         self.reply(sock, idents, msg, "create_placement_group_reply", {"placement_group": pg})
 
     def handle_remove_placement_group_request(self, msg, sock, idents) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import time
 
 import zmq
 
 from ..exceptions import RaySystemError
-from . import transport
+from . import gcs_wait, transport
 from .loop import IOLoop
 from .session import SignedSession
 
@@ -132,23 +133,43 @@ class Endpoint:
         return header["msg_id"]
 
     def call(self, target, msg_type: str, content: dict, timeout: float = 10.0, buffers=()):
-        """Blocking request from another thread: the reply message, or RaySystemError."""
+        """Blocking request from another thread: the reply message, or RaySystemError.
+
+        To the GCS, with ``timeout`` >= ``gcs_wait.MIN_TIMEOUT_S``: if no reply came in time,
+        the request is sent again and waits through a GCS outage (see gcs_wait.py)."""
+        started = time.monotonic()
+        fut = self._send_request(target, msg_type, content, timeout, buffers)
+        try:
+            msg = fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            gcs_address = self._gcs_address_of(target)
+            if gcs_address is None or timeout < gcs_wait.MIN_TIMEOUT_S:
+                name = target if isinstance(target, str) else "a peer"
+                raise RaySystemError(f"no reply to {msg_type} from {name} within {timeout} s; is the cluster running?")
+            resend = lambda: self._send_request(target, msg_type, content, timeout, buffers)  # noqa: E731
+            msg = gcs_wait.wait_through_outage(fut, resend, gcs_address, msg_type, started, timeout)
+        if msg.content.get("status") == "error":
+            raise RaySystemError(f"{msg_type} failed: {msg.content.get('ename')}: {msg.content.get('evalue')}")
+        return msg
+
+    def _send_request(self, target, msg_type: str, content: dict, timeout: float, buffers) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
 
         def send():
             sock = self.peer(target) if isinstance(target, str) else target
             msg_id = self.request(sock, msg_type, content, fut.set_result, buffers)
-            self.loop.call_later(timeout + 1, self._callbacks.pop, msg_id, None)
+            keep = max(timeout, gcs_wait.reconnect_timeout()) if self._gcs_address_of(target) else timeout
+            self.loop.call_later(keep + 1, self._callbacks.pop, msg_id, None)
 
         self.loop.call_soon(send)
-        try:
-            msg = fut.result(timeout)
-        except concurrent.futures.TimeoutError:
-            name = target if isinstance(target, str) else "a peer"
-            raise RaySystemError(f"no reply to {msg_type} from {name} within {timeout} s; is the cluster running?")
-        if msg.content.get("status") == "error":
-            raise RaySystemError(f"{msg_type} failed: {msg.content.get('ename')}: {msg.content.get('evalue')}")
-        return msg
+        return fut
+
+    def _gcs_address_of(self, target) -> str | None:
+        """The GCS's address if ``target`` is our GCS socket or address (see gcs_wait.py)."""
+        gcs = getattr(self, "gcs_address", None)
+        if gcs and (target == gcs or target is self.peers.get(gcs)):
+            return gcs
+        return None
 
     def close(self) -> None:
         transport.unlink_ipc(self.address)

@@ -62,7 +62,7 @@ NOTIFICATIONS = {
     "node_removed": "GCS -> subscribers: a node is dead",
     "job_finished": "GCS -> subscribers: a driver left",
     "owner_died": "GCS -> subscribers: a process died; its objects are lost",
-    "resource_view": "GCS -> raylets, every 100 ms: every node's resources",
+    "resource_view": "GCS -> raylets: the full view on subscribing, then every 100 ms the nodes that changed (delta)",
     "lease_infeasible": "raylet -> owner: no node could ever run this shape",
     "lease_returned": "owner -> raylet",
     "lease_request_cancelled": "owner -> raylet",

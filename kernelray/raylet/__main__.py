@@ -86,6 +86,12 @@ def main(argv=None) -> None:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, on_term)
+    from .gcs_reconnect import install as reconnect_after_gcs_restart
+
+    from .resource_view import install as keep_view_from_deltas
+
+    reconnect_after_gcs_restart(raylet)
+    keep_view_from_deltas(raylet)
     raylet.start()
     raylet.loop.start_thread("raylet-loop")
     try:

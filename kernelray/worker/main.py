@@ -40,10 +40,12 @@ def run_worker(cfg: dict, worker_id_hex: str, zygote_pid: int) -> None:
     watch = _process.ParentWatch(zygote_pid)
     core.loop.call_every(0.5, watch.check)
     core.start()
-    core.loop.call_soon(core.send, core.gcs, "subscribe_request", {"channels": ["owner_died", "job_finished", "node_removed"],
-                                                                  "address": core.address})
+    subscription = {"channels": ["owner_died", "job_finished", "node_removed"], "address": core.address}
+    core.loop.call_soon(core.send, core.gcs, "subscribe_request", subscription)
+    from ..raylet.gcs_reconnect import install_core
     from ..runtime_env import worker_setup
 
+    install_core(core, subscription)
     core.applied_env = worker_setup.apply(core, worker_setup.from_environ(), cfg["session_dir"])
     task_address = executor.bind_task_socket()
     core.call(
