@@ -10,4 +10,9 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
         || echo "note: could not install chromium; the browser test will say it is skipped"
 fi
+# the durable GCS's Redis backend is tested against Debian's redis-server
+if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get install -y -qq redis-server || (apt-get update -qq && apt-get install -y -qq redis-server)) >/dev/null 2>&1 \
+        || echo "note: could not install redis-server; the Redis storage tests will say they are skipped"
+fi
 python -m pytest tests -q -p no:cacheprovider "$@"
