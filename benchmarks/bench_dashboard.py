@@ -34,29 +34,34 @@ def throughput(n: int) -> float:
 
 
 def bench_kernel(n: int, rounds: int) -> dict:
+    """Bare and live rounds alternate (bare, live, bare, live, ...) so that drift on a shared machine
+    falls on both; the dashboard is shown for each live round and closed after it."""
     from kernelray.widgets._poller import poller
 
     ray.init(num_cpus=2)
+    bare, live, cpu, bars = [], [], [], 0
     try:
         throughput(2000)  # warm the workers
-        bare = [throughput(n) for _ in range(rounds)]
-        dash = ray.dashboard()
-        try:
-            time.sleep(1.0)
-            cpu0, t0 = poller.cpu_s, time.monotonic()
-            live = [throughput(n) for _ in range(rounds)]
-            time.sleep(1.5)  # the stream catches up with the last tasks
-            cpu = (poller.cpu_s - cpu0) / (time.monotonic() - t0)
-            stream = dash.pictures[0] if dash.pictures else None
-            bars = stream.model.stats()["bars"] if stream else 0
-        finally:
-            dash.close()
+        for _ in range(rounds):
+            bare.append(throughput(n))
+            dash = ray.dashboard()
+            try:
+                time.sleep(1.0)
+                cpu0, t0 = poller.cpu_s, time.monotonic()
+                live.append(throughput(n))
+                time.sleep(1.5)  # the stream catches up with the last tasks
+                cpu.append((poller.cpu_s - cpu0) / (time.monotonic() - t0))
+                stream = dash.pictures[0] if dash.pictures else None
+                bars = stream.model.stats()["bars"] if stream else 0
+            finally:
+                dash.close()
     finally:
         ray.shutdown()
     b, lv = statistics.median(bare), statistics.median(live)
     return {"tasks": n, "bare_tasks_per_s": round(b), "dashboard_tasks_per_s": round(lv),
-            "throughput_cost_pct": round(100 * (b - lv) / b, 1), "kernel_cpu_pct_of_one_core": round(100 * cpu, 2),
-            "stream_bars": bars}
+            "throughput_cost_pct": round(100 * (b - lv) / b, 1),
+            "kernel_cpu_pct_of_one_core": round(100 * statistics.median(cpu), 2), "stream_bars": bars,
+            "rounds": [[round(x), round(y)] for x, y in zip(bare, live)]}
 
 
 def fake_payload(n: int, lanes: int = 16) -> dict:

@@ -204,3 +204,16 @@ def _check_task_stream(page) -> None:
     page.locator(".kr-dashboard").first.screenshot(path=str(artifacts / "dashboard.png"))
     assert float(stream.get_attribute("data-draw-ms")) < 100  # one frame (the benchmark measures 10k bars)
     expect(page.locator(".kr-cluster .kr-bundle").first).to_be_attached()
+    _check_cell_highlight(page, artifacts)
+
+
+def _check_cell_highlight(page, artifacts) -> None:
+    """Selecting the cell that ran the 30 `work` tasks highlights its bars in the task stream."""
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(4)
+    assert "work.remote" in cell.text_content()
+    cell.locator(".jp-InputPrompt").click()
+    page.wait_for_function("""() => [...document.querySelectorAll('.kr-stream')].some(
+        s => +s.dataset.highlighted >= 30)""", polling=200, timeout=10_000)
+    stream = page.locator(".kr-task-stream .kr-stream").last
+    assert "cell [" in stream.locator(".kr-stream-info").text_content()
+    stream.screenshot(path=str(artifacts / "task_stream_cell_selected.png"))

@@ -68,6 +68,33 @@ class CellTasks:
             self._cells.clear()
 
 
+class TaskCells:
+    """Which cell (its execution count, ``In [N]``) submitted each recent task: the task stream highlights
+    a cell's bars when the cell is selected.  Bounded: the newest ``KEEP`` tasks."""
+
+    KEEP = 50_000
+
+    def __init__(self):
+        self.count_of_key: OrderedDict = OrderedDict()  # cell key -> execution count (recent cells)
+        self.cell_of_task: OrderedDict = OrderedDict()  # task id hex[:12] -> execution count
+
+    def cell_started(self, key, count) -> None:
+        if key is not None and isinstance(count, int):
+            self.count_of_key[key] = count
+            while len(self.count_of_key) > CellTasks.KEEP_CELLS:
+                self.count_of_key.popitem(last=False)
+
+    def add(self, key, task_id: bytes) -> None:
+        count = self.count_of_key.get(key)
+        if count is not None:
+            self.cell_of_task[task_id.hex()[:12]] = count
+            if len(self.cell_of_task) > self.KEEP:
+                self.cell_of_task.popitem(last=False)
+
+    def lookup(self, task_id12: str):
+        return self.cell_of_task.get(task_id12)
+
+
 class JupyterBridge:
     def __init__(self):
         self.shell = None
@@ -76,6 +103,7 @@ class JupyterBridge:
         self.display_pub = None
         self.core = None
         self.cells = CellTasks()
+        self.task_cells = TaskCells()
         self.cell_counter = 0  # shells without a kernel (terminal IPython): cells by number
         self.started_job_id = None  # the connection the magics started (shut down on unload)
         self.modules = None
@@ -285,12 +313,17 @@ class JupyterBridge:
                 key = self.cell_key(route.get("parent"))
                 if key is not None:
                     self.cells.add(key, spec.task_id, spec.name, live)
+                    self.task_cells.add(key, spec.task_id)
         except Exception:  # noqa: BLE001 - bookkeeping must never stop a submission
             log.debug("could not record a submission", exc_info=True)
 
     # -- cell events -------------------------------------------------------------------
     def _pre_run_cell(self, *args) -> None:
         self.cell_counter += 1
+        try:
+            self.task_cells.cell_started(self.cell_key(self.current_parent()), self.shell.execution_count)
+        except Exception:  # noqa: BLE001 - never block a cell over this
+            log.debug("could not note the cell's number", exc_info=True)
         if self.modules is not None:
             try:
                 self.modules.check(self.shell)

@@ -220,12 +220,17 @@ class ObjectStore:
     # -- stats -------------------------------------------------------------------------
     def stats(self) -> dict:
         in_mem = [e for e in self.entries.values() if e.in_memory]
+        secondary = sum(e.size for e in in_mem if e.secondary)
+        spilled = [e for e in self.entries.values() if e.spilled is not None and not e.in_memory]
         return {
+            "primary_bytes": sum(e.size for e in in_mem) - secondary,  # copies this node's owners made
+            "secondary_bytes": secondary,  # copies pulled from other nodes (evicted first, never spilled)
+            "spilled_bytes_now": sum(e.size for e in spilled),  # on disk only
             "capacity": self.arena.size,
             "used": self.alloc.used,
             "num_objects": len(self.entries),
             "num_in_memory": len(in_mem),
-            "num_spilled_now": sum(1 for e in self.entries.values() if e.spilled is not None and not e.in_memory),
+            "num_spilled_now": len(spilled),
             "spilled_bytes_total": self.spill.spilled_bytes,
             "restored_bytes_total": self.spill.restored_bytes,
             "num_spilled_total": self.num_spilled,

@@ -19,6 +19,7 @@ HISTORY_POINTS = 300
 STATE_PARTS = [("FINISHED", "finished"), ("FAILED", "failed"), ("RUNNING", "running"),
                ("SUBMITTED_TO_WORKER", "submitted"), ("PENDING_NODE_ASSIGNMENT", "pending"),
                ("PENDING_ARGS_AVAIL", "waiting args")]
+PRIMARY, SECONDARY, SPILLED = "#4e79a7", "#a0cbe8", "#f28e2b"
 RELEASE_HOW = {
     "LOCAL_REFERENCE": "held by a Python variable: `del` it (or let it go out of scope)",
     "PINNED_IN_MEMORY": "a get() result still uses the buffer: drop the value (e.g. the numpy array) you got",
@@ -84,18 +85,25 @@ class FunctionProgress(SvgView):
 
 # -- memory ---------------------------------------------------------------------------------------
 class MemoryModel:
-    """Object-store use per node over time (bounded history) and the largest objects."""
+    """Object-store use per node over time (bounded history) and the largest objects.
+
+    A history point is ``(t, used, capacity, spilled objects, primary bytes, secondary bytes, spilled bytes)``:
+    primary copies are the ones this node's owners made, secondaries were pulled from other nodes.
+    ``holders`` maps an object id to the notebook variables that hold it (see ``notebook_holders``)."""
 
     def __init__(self, points: int = HISTORY_POINTS):
-        self.history: dict = {}  # node id -> deque[(t, used, capacity, spilled objects)]
+        self.history: dict = {}  # node id -> deque of history points
         self.points = points
         self.largest: list = []
         self.total_objects = 0
+        self.holders: dict = {}
 
-    def apply(self, objects: list, stores: list, now: float) -> None:
+    def apply(self, objects: list, stores: list, now: float, holders=None) -> None:
         for s in stores:
             h = self.history.setdefault(s.get("node_id") or "?", deque(maxlen=self.points))
-            h.append((now, s.get("used", 0), s.get("capacity", 0), s.get("num_spilled_now", 0)))
+            used = s.get("used", 0)
+            h.append((now, used, s.get("capacity", 0), s.get("num_spilled_now", 0), s.get("primary_bytes", used),
+                      s.get("secondary_bytes", 0), s.get("spilled_bytes_now", 0)))
         owned = {}
         for r in objects:
             if r.get("reference_type") == "BORROWED" and r["object_id"] in owned:
@@ -103,41 +111,113 @@ class MemoryModel:
             owned.setdefault(r["object_id"], r)
         self.total_objects = len(owned)
         self.largest = sorted(owned.values(), key=lambda r: -(r.get("object_size") or 0))[:MAX_OBJECTS_SHOWN]
+        if holders is not None:
+            self.holders = holders({r["object_id"] for r in self.largest})
+
+
+def notebook_holders(namespace: dict, wanted: set, max_items: int = 10_000) -> dict:
+    """{object id hex: [variable names]} for the ``wanted`` objects held by a notebook's variables,
+    directly or in a list, tuple, set or dict's values (one level, at most ``max_items`` each)."""
+    found: dict = {}
+    if not wanted:
+        return found
+    for name, value in list(namespace.items()):
+        if name.startswith("_"):
+            continue
+        for ref in _refs_in(value, max_items):
+            oid = ref.hex()
+            if oid in wanted and name not in found.setdefault(oid, []):
+                found[oid].append(name)
+    return found
+
+
+def _refs_in(value, max_items: int):
+    from ..object_ref import ObjectRef
+
+    if isinstance(value, ObjectRef):
+        return (value,)
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, (list, tuple, set, frozenset)):
+        return ()
+    out = []
+    for i, v in enumerate(value):
+        if i >= max_items:
+            break
+        if isinstance(v, ObjectRef):
+            out.append(v)
+    return out
 
 
 def memory_svg(m: MemoryModel, width: int = 720) -> str:
-    body = ['<text x="4" y="12" font-weight="600">object store per node</text>']
+    body = ['<text x="4" y="12" font-weight="600">object store per node</text>',
+            *_memory_legend(width)]
     y = 20
     for node, h in m.history.items():
-        t, used, cap, spilled = h[-1]
-        body.append(f'<text x="4" y="{y + 10}">{esc(node[:8])}: {fmt_bytes(used)} / {fmt_bytes(cap)}'
-                    f'{f" · {spilled} spilled" if spilled else ""}</text>')
+        _t, used, cap, spilled, primary, secondary, spilled_b = h[-1]
+        parts = f"primary {fmt_bytes(primary)} · secondary {fmt_bytes(secondary)}"
+        body.append(f'<text x="4" y="{y + 10}" data-primary="{primary}" data-secondary="{secondary}">'
+                    f'{esc(node[:8])}: {fmt_bytes(used)} / {fmt_bytes(cap)}</text>')
+        body.append(f'<text x="4" y="{y + 24}" fill="#666">{parts}'
+                    f'{f" · {spilled} spilled ({fmt_bytes(spilled_b)})" if spilled else ""}</text>')
         body.append(_sparkline(h, 260, y, width - 270, 28))
         y += 36
     body.append(f'<text x="4" y="{y + 12}" font-weight="600">largest objects ({m.total_objects} in all) · '
                 f'click one: how to release it</text>')
     y += 18
     for r in m.largest:
-        kind = r.get("reference_type") or "LOCAL_REFERENCE"
-        how = f"{r['object_id'][:16]}… {kind}: {RELEASE_HOW.get(kind, 'drop every reference to it')}"
-        body.append(f'<g class="kr-object" data-how="{esc(how)}" style="cursor:pointer"><title>{esc(how)}</title>'
-                    f'<rect x="0" y="{y}" width="{width}" height="16" fill="transparent"/>'
-                    f'<text x="4" y="{y + 12}">{fmt_bytes(r.get("object_size"))}</text>'
-                    f'<text x="90" y="{y + 12}">{esc((r.get("call_site") or "?")[:48])}</text>'
-                    f'<text x="430" y="{y + 12}">{esc(kind)}</text>'
-                    f'<text x="590" y="{y + 12}" fill="#888">{esc(r.get("location") or "")}</text></g>')
+        body.append(_object_row(r, m.holders.get(r["object_id"]), y, width))
         y += 16
     return _svg(width, y + 6, body, "kr-memory-static")
 
 
+def _memory_legend(width: int) -> list:
+    out = []
+    for i, (label, colour) in enumerate((("primary", PRIMARY), ("secondary", SECONDARY), ("spilled", SPILLED))):
+        x = width - 250 + i * 82
+        out.append(f'<rect x="{x}" y="3" width="9" height="9" fill="{colour}"/>'
+                   f'<text x="{x + 12}" y="12" fill="#666">{label}</text>')
+    return out
+
+
+def _object_row(r: dict, holders, y: float, width: int) -> str:
+    kind = r.get("reference_type") or "LOCAL_REFERENCE"
+    held = f"held by {', '.join(holders[:3])} in the notebook" if holders else ""
+    how = f"{r['object_id'][:16]}… {kind}: {RELEASE_HOW.get(kind, 'drop every reference to it')}"
+    if holders:
+        how += f" (`del {holders[0]}`)"
+    return (f'<g class="kr-object" data-how="{esc(how)}" style="cursor:pointer"><title>{esc(how)}</title>'
+            f'<rect x="0" y="{y}" width="{width}" height="16" fill="transparent"/>'
+            f'<text x="4" y="{y + 12}">{fmt_bytes(r.get("object_size"))}</text>'
+            f'<text x="90" y="{y + 12}">{esc((r.get("call_site") or "?")[:40])}</text>'
+            f'<text x="350" y="{y + 12}">{esc(kind)}</text>'
+            f'<text x="510" y="{y + 12}" fill="#888">{esc(held[:40] or r.get("location") or "")}</text></g>')
+
+
 def _sparkline(h, x: float, y: float, w: float, ht: float) -> str:
+    """Stacked areas over time: primary copies, secondaries above them; spilled bytes as a dashed line."""
     if len(h) < 2:
         return ""
     t0, t1 = h[0][0], h[-1][0] or 1
     cap = max(p[2] for p in h) or 1
-    pts = " ".join(f"{x + (p[0] - t0) / max(t1 - t0, 1e-9) * w:.1f},{y + ht - p[1] / cap * ht:.1f}" for p in h)
+    top = max(cap, max(p[6] for p in h))
+
+    def px(p) -> float:
+        return x + (p[0] - t0) / max(t1 - t0, 1e-9) * w
+
+    def line(level) -> list:
+        return [f"{px(p):.1f},{y + ht - min(level(p), top) / top * ht:.1f}" for p in h]
+
+    base = [f"{px(p):.1f},{y + ht:.1f}" for p in reversed(h)]
+    primary = line(lambda p: p[4])
+    both = line(lambda p: p[4] + p[5])
+    spilled = line(lambda p: p[6])
     return (f'<rect x="{x}" y="{y}" width="{w}" height="{ht}" fill="#f4f4f4"/>'
-            f'<polyline points="{pts}" fill="none" stroke="#4e79a7" stroke-width="1.5"/>')
+            f'<polygon class="kr-mem-secondary" points="{" ".join(both + list(reversed(primary)))}" '
+            f'fill="{SECONDARY}"/>'
+            f'<polygon class="kr-mem-primary" points="{" ".join(primary + base)}" fill="{PRIMARY}"/>'
+            f'<polyline class="kr-mem-spilled" points="{" ".join(spilled)}" fill="none" stroke="{SPILLED}" '
+            f'stroke-width="1.5" stroke-dasharray="4 2"/>')
 
 
 class MemoryView(SvgView):
@@ -152,7 +232,7 @@ class MemoryView(SvgView):
         objs = tick.objects()
         if objs is None:
             return False
-        self.model.apply(objs[0], objs[1], time.time())
+        self.model.apply(objs[0], objs[1], time.time(), holders=_notebook_namespace_holders)
         return True
 
     def static_html(self) -> str:
@@ -160,6 +240,15 @@ class MemoryView(SvgView):
 
     def text_summary(self) -> str:
         return f"kernelray memory: {self.model.total_objects} objects on {len(self.model.history)} node(s)"
+
+
+def _notebook_namespace_holders(wanted: set) -> dict:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipykernel
+        return {}
+    shell = get_ipython()
+    return notebook_holders(shell.user_ns, wanted) if shell is not None else {}
 
 
 # -- cluster ---------------------------------------------------------------------------------------
@@ -245,4 +334,5 @@ class ClusterView(SvgView):
 
 
 __all__ = ["FunctionProgress", "MemoryView", "ClusterView", "MemoryModel", "function_progress", "cluster_model",
+           "notebook_holders",
            "progress_svg", "memory_svg", "cluster_svg"]

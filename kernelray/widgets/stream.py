@@ -9,6 +9,7 @@ Each refresh asks the GCS only for the tasks updated since the last version it s
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import traitlets
@@ -36,6 +37,7 @@ class TaskStream(PictureView):
     def update(self, tick) -> bool:
         from ..util.state import timeline_delta
 
+        self.model.cell_of = _cell_lookup()
         reply = timeline_delta(since=self.model.version, limit=DELTA_LIMIT, core=tick.core)
         changed = self.model.apply(reply["spans"], reply["version"], reply.get("time", time.time()))
         if any(ln.kind == "actor" for ln in self.model.lanes.values()):
@@ -74,6 +76,13 @@ class TaskStream(PictureView):
         if isinstance(content, dict) and content.get("type") == "export_chrome_trace":
             name = time.strftime("kernelray-timeline-%Y%m%d-%H%M%S.json")
             self.send({"type": "chrome_trace", "filename": name, "trace": json.dumps(self.chrome_trace())})
+
+
+def _cell_lookup():
+    """The extension's task -> cell map, when ``%load_ext kernelray`` attached it (no import otherwise)."""
+    mod = sys.modules.get("kernelray.extension.bridge")
+    bridge = getattr(mod, "bridge", None)
+    return bridge.task_cells.lookup if bridge is not None and bridge.attached else None
 
 
 __all__ = ["TaskStream"]

@@ -5,7 +5,8 @@ GCS sent since the last version (``util.state.timeline_delta``).  One lane per w
 process, grouped by node; an actor's calls go to its actor's lane.  At most ``max_bars``
 bars are kept (the newest); older ones are folded into per-lane time bins (busy seconds per
 ``bin_s``), themselves at most ``max_bins``.  ``payload()`` is the compact, columnar JSON the
-browser receives: bars as ``[lane, start_ms, dur_ms, fn, status, task_id12, error, attempt]``.
+browser receives: bars as ``[lane, start_ms, dur_ms, fn, status, task_id12, error, attempt]``, and
+``cells``: which bars each notebook cell's work drew (``{"5": [bar indexes]}``), for the highlight.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class TaskStreamModel:
         self.now = None
         self.binned = 0  # bars folded into bins
         self.changes = 0
+        self.cell_of = None  # task id hex[:12] -> the notebook cell's execution count that submitted it, if known
 
     # -- input ------------------------------------------------------------------------------
     def set_actor_names(self, names: dict) -> None:
@@ -160,9 +162,21 @@ class TaskStreamModel:
         lanes = [{"index": ln.index, "node": (ln.node_id or "")[:8], "label": ln.label, "kind": ln.kind}
                  for ln in self.ordered_lanes()]
         names = sorted(self.functions, key=self.functions.get)
-        return {"t0": t0, "now_ms": round(((self.now or t0) - t0) * ms, 1), "lanes": lanes, "functions": names,
+        return {"cells": self._cells(), "t0": t0, "now_ms": round(((self.now or t0) - t0) * ms, 1), "lanes": lanes, "functions": names,
                 "colors": [PALETTE[i % len(PALETTE)] for i in range(len(names))], "bars": bars, "bins": bins,
                 "binned": self.binned, "version": self.version}
+
+    def _cells(self) -> dict:
+        """{execution count: [indexes into the payload's bars]}: the bars each notebook cell's work drew."""
+        cell_of = self.cell_of
+        if cell_of is None:
+            return {}
+        out: dict = {}
+        for i, b in enumerate(self.bars.values()):
+            n = cell_of(b.task_id[:12])
+            if n is not None:
+                out.setdefault(str(n), []).append(i)
+        return out
 
     def spans(self) -> list:
         """The kept bars as timeline spans (``util.timeline.chrome_trace`` turns them into a Chrome trace)."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from kernelray.widgets import auto_progress
+from kernelray.object_ref import ObjectRef
 from kernelray.widgets.pictures import (MemoryModel, cluster_model, cluster_svg, function_progress, memory_svg,
-                                        progress_svg)
+                                        notebook_holders, progress_svg)
 
 
 def test_progress_per_function_is_bounded_and_sorted():
@@ -26,6 +27,29 @@ def test_memory_keeps_a_bounded_history_and_the_largest_objects():
     assert [r["object_size"] for r in m.largest][:2] == [99_999, 99_998] and len(m.largest) == 10
     html = memory_svg(m)
     assert "In [3]:99999" in html and 'data-how="' in html and "del" in html and len(html) < 20_000
+
+
+def test_memory_draws_primary_and_secondary_copies_and_spilled_bytes():
+    m = MemoryModel()
+    for t in range(5):
+        m.apply([], [{"node_id": "a" * 32, "used": 300 + t, "capacity": 1000, "num_spilled_now": 2,
+                      "primary_bytes": 200, "secondary_bytes": 100 + t, "spilled_bytes_now": 4096}], float(t))
+    html = memory_svg(m)
+    assert 'data-primary="200"' in html and 'data-secondary="104"' in html
+    assert "kr-mem-primary" in html and "kr-mem-secondary" in html and "kr-mem-spilled" in html
+    assert "2 spilled (4.0 KiB)" in html or "2 spilled (4 KiB)" in html or "2 spilled (4.1 kB)" in html, html
+
+
+def test_memory_says_which_notebook_variable_holds_an_object():
+    a, b, c = (ObjectRef(bytes([i]) * 28, "", _count=False) for i in (1, 2, 3))
+    namespace = {"x": a, "refs": [b, c], "by_name": {"k": c}, "_hidden": a, "n": 5, "Out": {1: a}}
+    held = notebook_holders(namespace, {a.hex(), c.hex()})
+    assert held == {a.hex(): ["x", "Out"], c.hex(): ["refs", "by_name"]}
+    m = MemoryModel()
+    row = {"object_id": a.hex(), "object_size": 10, "reference_type": "LOCAL_REFERENCE", "call_site": "In [2]:1"}
+    m.apply([row], [], 0.0, holders=lambda wanted: notebook_holders(namespace, wanted))
+    html = memory_svg(m)
+    assert "held by x, Out in the notebook" in html and "`del x`" in html
 
 
 def test_cluster_draws_bundles_on_their_nodes_and_actors_with_restarts():

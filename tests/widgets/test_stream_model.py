@@ -94,3 +94,15 @@ def test_the_kept_bars_export_as_the_timeline_chrome_trace():
     assert len(x) == 2 and {e["args"]["task_id"] for e in x} == {f"{0:048x}", f"{1:048x}"}
     assert any(e["args"]["error_type"] == "WORKER_DIED" for e in x)
     assert {e["name"] for e in events if e["ph"] == "M"} == {"process_name", "thread_name"}
+
+
+def test_the_payload_says_which_bars_each_notebook_cell_drew():
+    m = TaskStreamModel()
+    spans = [{"task_id": f"{i:02x}" + "0" * 30, "name": "f", "start": float(i), "end": i + 0.5, "node_id": "n" * 32,
+              "pid": 1} for i in range(10)]
+    m.apply(spans, 1, 20.0)
+    assert m.payload()["cells"] == {}  # no notebook: no highlight
+    m.cell_of = lambda tid12: 3 if int(tid12[:2], 16) < 4 else (7 if int(tid12[:2], 16) < 6 else None)
+    p = m.payload()
+    assert p["cells"] == {"3": [0, 1, 2, 3], "7": [4, 5]}
+    assert all(p["bars"][i][5] == (f"{i:02x}" + "0" * 30)[:12] for i in p["cells"]["3"])

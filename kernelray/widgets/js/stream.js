@@ -26,6 +26,17 @@ function index(data) {
   return { row, perRow, lo, hi: Math.max(hi, lo + 1) };
 }
 
+// The notebook cell selected now (its execution count), in the notebook that shows this widget:
+// JupyterLab / Notebook 7 (.jp-Cell.jp-mod-active) or the classic notebook (.cell.selected).
+function selectedCell(host) {
+  const nb = host.closest(".jp-Notebook, #notebook") || document;
+  const cell = nb.querySelector(".jp-Cell.jp-mod-active") || nb.querySelector(".jp-Cell.jp-mod-selected") ||
+    nb.querySelector(".cell.selected");
+  const prompt = cell && cell.querySelector(".jp-InputPrompt, .input_prompt");
+  const m = prompt && /\[(\d+)\]/.exec(prompt.textContent);
+  return m ? m[1] : null;
+}
+
 function render({ model, el: host }) {
   const root = el("div", "kr-stream", host);
   root.style.cssText = "font:11px system-ui,sans-serif;color:var(--jp-ui-font-color1,#222);user-select:none";
@@ -48,6 +59,15 @@ function render({ model, el: host }) {
   legend.style.cssText = "display:flex;flex-wrap:wrap;gap:8px;margin-top:3px";
   const view = { follow: true, span: null, end: null };
   let data = model.get("data"), ix = index(data);
+  let cell = null, picked = null;  // the selected cell's number and the Set of its bars (null: no highlight)
+  function pick() {
+    const bars = cell !== null && data.cells ? data.cells[cell] : null;
+    picked = bars && bars.length ? new Set(bars.map((i) => data.bars[i])) : null;
+  }
+  function watchCell() {
+    const c = selectedCell(host);
+    if (c !== cell) { cell = c; pick(); redraw(); }
+  }
 
   function drawLanes() {
     gutter.textContent = "";
@@ -100,7 +120,9 @@ function render({ model, el: host }) {
         if (bar[1] > b) break;
         if (bar[1] + bar[2] < a) continue;
         const x = (bar[1] - a) * k, x2 = (bar[1] + bar[2] - a) * k;
-        if (bar[3] === lastFn && bar[4] === 0 && x <= lastEnd + 0.5) {  // touches the last one on screen: extend it
+        const mine = picked === null || picked.has(bar);
+        ctx.globalAlpha = mine ? 1 : 0.18;
+        if (bar[3] === lastFn && bar[4] === 0 && x <= lastEnd + 0.5 && picked === null) {  // touches the last one: extend it
           if (x2 > lastEnd) { ctx.fillRect(lastEnd, r * ROW + 2, x2 - lastEnd, ROW - 4); lastEnd = x2; }
           continue;
         }
@@ -108,14 +130,18 @@ function render({ model, el: host }) {
         ctx.fillRect(x, r * ROW + 2, Math.max(x2 - x, 0.6), ROW - 4);
         if (bar[4] === 1) { ctx.strokeStyle = "#d62728"; ctx.lineWidth = 1.5; ctx.strokeRect(x, r * ROW + 2, Math.max(x2 - x, 0.6), ROW - 4); }
         if (bar[4] === 2) { ctx.fillStyle = "rgba(255,255,255,.45)"; ctx.fillRect(x, r * ROW + 2, Math.max(x2 - x, 0.6), 3); }
+        if (picked !== null && mine) { ctx.strokeStyle = "#111"; ctx.lineWidth = 1; ctx.strokeRect(x, r * ROW + 1.5, Math.max(x2 - x, 0.6), ROW - 3); }
         lastX = x; lastFn = bar[4] === 0 ? bar[3] : -1; lastEnd = Math.max(x2, x + 0.6); drawn++;
         ctx.fillStyle = data.colors[bar[3]] || "#888";
       }
     });
+    ctx.globalAlpha = 1;
     const ms = performance.now() - t;
     root.dataset.lanes = data.lanes.length; root.dataset.bars = data.bars.length;
     root.dataset.drawn = drawn; root.dataset.drawMs = ms.toFixed(2); root.dataset.version = data.version;
-    info.textContent = `${data.bars.length} bars${data.binned ? `, ${data.binned} older binned` : ""} · ${data.lanes.length} lanes · ${fmtMs(b - a)} shown`;
+    root.dataset.cell = cell === null ? "" : cell; root.dataset.highlighted = picked === null ? 0 : picked.size;
+    info.textContent = `${data.bars.length} bars${data.binned ? `, ${data.binned} older binned` : ""} · ${data.lanes.length} lanes · ${fmtMs(b - a)} shown` +
+      (picked !== null ? ` · cell [${cell}]: ${picked.size} bars` : "");
     live.style.fontWeight = view.follow ? "700" : "400";
   }
 
@@ -168,10 +194,12 @@ function render({ model, el: host }) {
     a.href = URL.createObjectURL(new Blob([msg.trace], { type: "application/json" }));
     a.download = msg.filename; a.click();
   });
-  model.on("change:data", () => { data = model.get("data"); ix = index(data); drawLanes(); redraw(); });
+  model.on("change:data", () => { data = model.get("data"); ix = index(data); pick(); drawLanes(); redraw(); });
   const ro = new ResizeObserver(redraw); ro.observe(scroller);
-  drawLanes(); redraw();
-  return () => ro.disconnect();
+  const cellTimer = setInterval(watchCell, 400);  // selection changes by click, keyboard or API: poll it cheaply
+  document.addEventListener("click", watchCell, true);
+  drawLanes(); watchCell(); redraw();
+  return () => { ro.disconnect(); clearInterval(cellTimer); document.removeEventListener("click", watchCell, true); };
 }
 
 export default { render };
