@@ -8,6 +8,7 @@ import time
 import pytest
 
 import kernelray as ray
+from kernelray.core.task_events import FLUSH_INTERVAL_S
 from kernelray.util.state import timeline_delta
 
 from ..conftest import wait_until
@@ -38,11 +39,12 @@ def test_the_gcs_answers_only_tasks_updated_since_a_version(cluster):
     wait_until(lambda: len(timeline_delta()["spans"]) >= 20, 10, what="the 20 spans")
     seen = [timeline_delta()["version"]]
 
-    def settled():  # the owner's and the workers' last events have arrived
+    def settled():  # no batch for longer than two flush intervals: the owner's and workers' last events are in
+        time.sleep(2.5 * FLUSH_INTERVAL_S)
         seen.append(timeline_delta()["version"])
         return seen[-1] == seen[-2]
 
-    wait_until(settled, 15, interval=1.2, what="the task events to settle")
+    wait_until(settled, 20, interval=0, what="the task events to settle")
     v = seen[-1]
     assert timeline_delta(since=v)["spans"] == []
     ray.get(tick.remote(99))
